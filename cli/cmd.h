@@ -1,0 +1,11 @@
+/* The subcommands of `meterd`: one cmd_<name>.c each, parsing its own flags
+ * with getopt_long and calling the modules. Each returns the process exit
+ * code: 0 success, 1 failure, 2 usage or input error. */
+#ifndef MTR_CLI_CMD_H
+#define MTR_CLI_CMD_H
+
+int cmd_config(int argc, char **argv);
+int cmd_sigv4(int argc, char **argv);
+int cmd_emulator(int argc, char **argv);
+
+#endif

@@ -1,0 +1,46 @@
+/* meterd's entry point: dispatches on the subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cmd.h"
+
+static const struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"config", cmd_config, "list the configuration properties or check a config file"},
+    {"sigv4", cmd_sigv4, "print a stage of the SigV4 signature of a raw HTTP request"},
+    {"emulator", cmd_emulator, "run the local AWS Marketplace Metering Service emulator"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: meterd <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n`meterd <command> --help` describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+        printf("meterd %s\n", MTR_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(name, commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "meterd: unknown command \"%s\"\n\n", name);
+    usage(stderr);
+    return 2;
+}
