@@ -94,6 +94,7 @@ typedef struct mtr_config {
         int64_t lateness_ms;
         int64_t max_future_skew_ms;
         int64_t max_record_age_ms;
+        int64_t max_event_age_ms;      /* older event times are rejected as ancient */
     } window;
     struct {
         char *path;
