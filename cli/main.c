@@ -12,6 +12,7 @@ static const struct command {
     {"config", cmd_config, "list the configuration properties or check a config file"},
     {"sigv4", cmd_sigv4, "print a stage of the SigV4 signature of a raw HTTP request"},
     {"emulator", cmd_emulator, "run the local AWS Marketplace Metering Service emulator"},
+    {"mock-kafka", cmd_mock_kafka, "run an embedded Kafka cluster on loopback (tests, trials)"},
 };
 
 static void usage(FILE *out)

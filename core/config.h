@@ -26,16 +26,16 @@
 #include "core/err.h"
 
 typedef enum mtr_aggregation {
-    MTR_AGG_SUM,    /* add quantities (default) */
-    MTR_AGG_COUNT,  /* count events, ignoring quantity */
-    MTR_AGG_MAX,    /* the largest quantity of the hour */
-    MTR_AGG_LATEST  /* the quantity of the latest event time (gauges: seats) */
+    MTR_AGG_SUM,   /* add quantities (default) */
+    MTR_AGG_COUNT, /* count events, ignoring quantity */
+    MTR_AGG_MAX,   /* the largest quantity of the hour */
+    MTR_AGG_LATEST /* the quantity of the latest event time (gauges: seats) */
 } mtr_aggregation_t;
 
 typedef enum mtr_rounding {
-    MTR_ROUND_UP,      /* ceil: never under-bill (default) */
-    MTR_ROUND_DOWN,    /* floor */
-    MTR_ROUND_NEAREST  /* half up */
+    MTR_ROUND_UP,     /* ceil: never under-bill (default) */
+    MTR_ROUND_DOWN,   /* floor */
+    MTR_ROUND_NEAREST /* half up */
 } mtr_rounding_t;
 
 typedef struct mtr_kv {
@@ -44,10 +44,10 @@ typedef struct mtr_kv {
 } mtr_kv_t;
 
 typedef struct mtr_dimension_conf {
-    char *name;                    /* AWS dimension API name */
+    char *name; /* AWS dimension API name */
     mtr_aggregation_t aggregation;
     mtr_rounding_t rounding;
-    char *event_type;              /* CloudEvents `type` mapped here, or NULL */
+    char *event_type; /* CloudEvents `type` mapped here, or NULL */
 } mtr_dimension_conf_t;
 
 typedef struct mtr_product_conf {
@@ -67,20 +67,20 @@ typedef struct mtr_config {
         char *group_id;
         char **topics;
         size_t n_topics;
-        char *dead_letter_topic;       /* NULL: invalid events are counted and dropped */
-        mtr_kv_t *properties;          /* passed to librdkafka unchanged */
+        char *dead_letter_topic; /* NULL: invalid events are counted and dropped */
+        mtr_kv_t *properties;    /* passed to librdkafka unchanged */
         size_t n_properties;
     } kafka;
     struct {
         char *region;
-        char *endpoint;                /* NULL: the regional AWS endpoint */
-        char *profile;                 /* shared credentials/config profile */
+        char *endpoint; /* NULL: the regional AWS endpoint */
+        char *profile;  /* shared credentials/config profile */
     } aws;
     mtr_product_conf_t *products;
     size_t n_products;
     struct {
         char *customer_field;
-        char *customer_account_field;  /* CustomerAWSAccountId field */
+        char *customer_account_field; /* CustomerAWSAccountId field */
         char *dimension_field;
         char *quantity_field;
         char *timestamp_field;
@@ -88,29 +88,29 @@ typedef struct mtr_config {
         char *tags_field;
         char *license_arn_field;
         char *product_code_field;
-        size_t max_message_bytes;      /* larger messages are rejected */
+        size_t max_message_bytes; /* larger messages are rejected */
     } events;
     struct {
         int64_t lateness_ms;
         int64_t max_future_skew_ms;
         int64_t max_record_age_ms;
-        int64_t max_event_age_ms;      /* older event times are rejected as ancient */
+        int64_t max_event_age_ms; /* older event times are rejected as ancient */
     } window;
     struct {
         char *path;
     } ledger;
     int shards;
     struct {
-        double calls_per_second;       /* token bucket; 0 disables pacing */
+        double calls_per_second; /* token bucket; 0 disables pacing */
         int max_in_flight;
         int64_t request_timeout_ms;
         int max_attempts;
     } emit;
     struct {
         mtr_emulator_credential_t *credentials;
-        size_t n_credentials;          /* 0: accept AWS_ACCESS_KEY_ID/SECRET from env */
+        size_t n_credentials; /* 0: accept AWS_ACCESS_KEY_ID/SECRET from env */
         char **customers;
-        size_t n_customers;            /* 0: every customer is subscribed */
+        size_t n_customers; /* 0: every customer is subscribed */
         char *region;
     } emulator;
 } mtr_config_t;
@@ -136,8 +136,7 @@ mtr_err_t mtr_config_load(const char *path, mtr_config_t **out, mtr_config_probl
                           char *errstr, size_t errstr_size);
 /* The same from a JSON text in memory (tests, embedded defaults). */
 mtr_err_t mtr_config_load_string(const char *json, mtr_config_t **out,
-                                 mtr_config_problems_t *problems, char *errstr,
-                                 size_t errstr_size);
+                                 mtr_config_problems_t *problems, char *errstr, size_t errstr_size);
 /* A config holding only defaults (no products): for the demo and tests. */
 mtr_config_t *mtr_config_defaults(void);
 void mtr_config_free(mtr_config_t *config);

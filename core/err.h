@@ -10,29 +10,29 @@
 
 typedef enum mtr_err {
     MTR_OK = 0,
-    MTR_ERR_INVALID_ARG,   /* bad flag, bad call argument */
-    MTR_ERR_CONFIG,        /* configuration file problem */
-    MTR_ERR_IO,            /* file system or socket error */
-    MTR_ERR_PARSE,         /* malformed input (JSON, CSV, HTTP) */
-    MTR_ERR_OVERFLOW,      /* a checked arithmetic result does not fit */
-    MTR_ERR_NOT_FOUND,     /* a looked-up thing does not exist */
-    MTR_ERR_EXISTS,        /* a thing to create already exists */
-    MTR_ERR_TIMEOUT,       /* an operation ran out of time; outcome unknown */
-    MTR_ERR_TRANSPORT,     /* connection failed or dropped; outcome unknown */
-    MTR_ERR_THROTTLED,     /* the peer asked us to slow down */
-    MTR_ERR_SERVER,        /* the peer failed (5xx) */
-    MTR_ERR_AUTH,          /* credentials missing, expired or rejected */
-    MTR_ERR_REJECTED,      /* the peer refused the request as invalid */
-    MTR_ERR_DB,            /* ledger (SQLite) failure */
-    MTR_ERR_KAFKA,         /* Kafka client failure */
-    MTR_ERR_STATE,         /* the call is not valid in the current state */
+    MTR_ERR_INVALID_ARG, /* bad flag, bad call argument */
+    MTR_ERR_CONFIG,      /* configuration file problem */
+    MTR_ERR_IO,          /* file system or socket error */
+    MTR_ERR_PARSE,       /* malformed input (JSON, CSV, HTTP) */
+    MTR_ERR_OVERFLOW,    /* a checked arithmetic result does not fit */
+    MTR_ERR_NOT_FOUND,   /* a looked-up thing does not exist */
+    MTR_ERR_EXISTS,      /* a thing to create already exists */
+    MTR_ERR_TIMEOUT,     /* an operation ran out of time; outcome unknown */
+    MTR_ERR_TRANSPORT,   /* connection failed or dropped; outcome unknown */
+    MTR_ERR_THROTTLED,   /* the peer asked us to slow down */
+    MTR_ERR_SERVER,      /* the peer failed (5xx) */
+    MTR_ERR_AUTH,        /* credentials missing, expired or rejected */
+    MTR_ERR_REJECTED,    /* the peer refused the request as invalid */
+    MTR_ERR_DB,          /* ledger (SQLite) failure */
+    MTR_ERR_KAFKA,       /* Kafka client failure */
+    MTR_ERR_STATE,       /* the call is not valid in the current state */
     MTR_ERR__COUNT
 } mtr_err_t;
 
 typedef enum mtr_retry_class {
-    MTR_RETRY_NEVER,     /* the same call will fail the same way */
-    MTR_RETRY_BACKOFF,   /* transient: retry the same call with backoff */
-    MTR_RETRY_FATAL      /* the process cannot go on safely */
+    MTR_RETRY_NEVER,   /* the same call will fail the same way */
+    MTR_RETRY_BACKOFF, /* transient: retry the same call with backoff */
+    MTR_RETRY_FATAL    /* the process cannot go on safely */
 } mtr_retry_class_t;
 
 /* Stable upper-case name, e.g. "TIMEOUT". */

@@ -30,17 +30,18 @@ int mtr_log_level_parse(const char *name)
     return -1;
 }
 
-static void log_va(mtr_log_level_t level, const char *module, const char *suffix,
-                   const char *fmt, va_list ap)
+static void log_va(mtr_log_level_t level, const char *module, const char *suffix, const char *fmt,
+                   va_list ap)
 {
     char line[2048];
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, level_names[level], module);
+    int n = snprintf(line, sizeof line,
+                     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, level_names[level], module);
     if (n < 0 || (size_t)n >= sizeof line)
         n = 0;
     int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);

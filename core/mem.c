@@ -7,8 +7,9 @@
 
 static void out_of_memory(size_t size)
 {
-    fprintf(stderr, "meterd: out of memory allocating %zu bytes; aborting "
-                    "(state resumes from the last durable close)\n",
+    fprintf(stderr,
+            "meterd: out of memory allocating %zu bytes; aborting "
+            "(state resumes from the last durable close)\n",
             size);
     abort();
 }

@@ -93,4 +93,29 @@ mtr_err_t mtr_sigv4_verify(const mtr_sigv4_request_t *req, const char *region,
                            void *lookup_ctx, char *aws_error_type, size_t aws_error_type_size,
                            char *errstr, size_t errstr_size);
 
+
+/* ---- Building blocks shared with `meterd sigv4`, its test-suite runner and
+ * the emulator. ---- */
+#include <stdbool.h>
+
+/* Stage 1 with the path rule chosen: normalize_path = true removes "." and
+ * ".." segments and empty segments (every service but S3);
+ * mtr_sigv4_canonical_request() is this with true. */
+mtr_err_t mtr_sigv4_canonical_request_opts(const mtr_sigv4_request_t *req, bool normalize_path,
+                                           char **canonical, char **signed_headers,
+                                           char *errstr, size_t errstr_size);
+
+/* Lower-case hex SHA-256 of data; 65 bytes with the NUL. */
+void mtr_sigv4_sha256_hex(const void *data, size_t len, char hex[65]);
+
+/* RFC 3986 percent-encoding of every byte outside A-Z a-z 0-9 - _ . ~
+ * (and '/', when keep_slash). Caller frees. */
+char *mtr_sigv4_uri_encode(const char *s, size_t len, bool keep_slash);
+
+/* "20150830T123600Z" to Unix milliseconds; MTR_ERR_PARSE if malformed. */
+mtr_err_t mtr_sigv4_parse_amz_date(const char *amz_date, int64_t *time_ms);
+
+/* Case-insensitive lookup of the first header named `name`; NULL if absent. */
+const char *mtr_sigv4_find_header(const mtr_sigv4_request_t *req, const char *name);
+
 #endif

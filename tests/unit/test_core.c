@@ -27,8 +27,7 @@ static void test_err_set_formats_and_returns_the_code(void **state)
 {
     (void)state;
     char buf[32];
-    assert_int_equal(mtr_err_set(buf, sizeof buf, MTR_ERR_CONFIG, "bad %s", "key"),
-                     MTR_ERR_CONFIG);
+    assert_int_equal(mtr_err_set(buf, sizeof buf, MTR_ERR_CONFIG, "bad %s", "key"), MTR_ERR_CONFIG);
     assert_string_equal(buf, "bad key");
     assert_int_equal(mtr_err_set(NULL, 0, MTR_ERR_IO, "ignored"), MTR_ERR_IO);
 }

@@ -1,0 +1,97 @@
+/* librdkafka configuration for the consumer and the dead-letter producer. */
+#include "ingest/kafka_conf.h"
+
+#include <string.h>
+
+typedef struct setting {
+    const char *name;
+    const char *value;
+} setting_t;
+
+/* Settings the exactly-once protocol relies on: offsets are committed only
+ * by meterd after a durable close, never automatically. */
+static const setting_t consumer_forced[] = {
+    {"enable.auto.commit", "false"},
+    {"enable.auto.offset.store", "false"},
+};
+
+/* Defaults that properties may override. */
+static const setting_t consumer_defaults[] = {
+    {"partition.assignment.strategy", "cooperative-sticky"},
+    {"auto.offset.reset", "earliest"},
+    {"enable.partition.eof", "false"},
+    {"client.id", "meterd"},
+    {"log_level", "5"},
+};
+
+static const setting_t producer_forced[] = {
+    {"enable.idempotence", "true"},
+    {"acks", "all"},
+};
+
+static const setting_t producer_defaults[] = {
+    {"client.id", "meterd-dlq"},
+    {"linger.ms", "50"},
+    {"log_level", "5"},
+};
+
+static mtr_err_t set(rd_kafka_conf_t *conf, const char *origin, const char *name, const char *value,
+                     char *errstr, size_t errstr_size)
+{
+    char kerr[512];
+    if (rd_kafka_conf_set(conf, name, value, kerr, sizeof kerr) != RD_KAFKA_CONF_OK)
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_CONFIG, "%s\"%s\": %s", origin, name, kerr);
+    return MTR_OK;
+}
+
+static mtr_err_t build(const mtr_config_t *config, const setting_t *defaults, size_t n_defaults,
+                       const setting_t *forced, size_t n_forced, int with_group,
+                       rd_kafka_conf_t **out, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    mtr_err_t err = MTR_OK;
+    for (size_t i = 0; i < n_defaults && !err; i++)
+        err = set(conf, "", defaults[i].name, defaults[i].value, errstr, errstr_size);
+    if (!err)
+        err = set(conf, "kafka.", "bootstrap.servers", config->kafka.bootstrap_servers, errstr,
+                  errstr_size);
+    if (!err && with_group)
+        err = set(conf, "kafka.", "group.id", config->kafka.group_id, errstr, errstr_size);
+    for (size_t i = 0; i < config->kafka.n_properties && !err; i++) {
+        const mtr_kv_t *kv = &config->kafka.properties[i];
+        for (size_t f = 0; f < n_forced; f++)
+            if (!strcmp(kv->key, forced[f].name) && strcmp(kv->value, forced[f].value)) {
+                err = mtr_err_set(errstr, errstr_size, MTR_ERR_CONFIG,
+                                  "kafka.properties.\"%s\": meterd needs \"%s\" here (its "
+                                  "exactly-once protocol depends on it); remove the property",
+                                  kv->key, forced[f].value);
+                break;
+            }
+        if (!err)
+            err = set(conf, "kafka.properties.", kv->key, kv->value, errstr, errstr_size);
+    }
+    for (size_t i = 0; i < n_forced && !err; i++)
+        err = set(conf, "", forced[i].name, forced[i].value, errstr, errstr_size);
+    if (err) {
+        rd_kafka_conf_destroy(conf);
+        return err;
+    }
+    *out = conf;
+    return MTR_OK;
+}
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+mtr_err_t mtr_ingest_consumer_conf(const mtr_config_t *config, rd_kafka_conf_t **out, char *errstr,
+                                   size_t errstr_size)
+{
+    return build(config, consumer_defaults, N(consumer_defaults), consumer_forced,
+                 N(consumer_forced), 1, out, errstr, errstr_size);
+}
+
+mtr_err_t mtr_ingest_producer_conf(const mtr_config_t *config, rd_kafka_conf_t **out, char *errstr,
+                                   size_t errstr_size)
+{
+    return build(config, producer_defaults, N(producer_defaults), producer_forced,
+                 N(producer_forced), 0, out, errstr, errstr_size);
+}

@@ -1,0 +1,24 @@
+/* Builds librdkafka configurations from meterd's config: the consumer (group
+ * member) and the dead-letter producer. Every kafka.properties entry is
+ * passed through unchanged, after meterd's own settings, so SASL/SSL for MSK
+ * and Confluent Cloud need no code; the few settings the exactly-once
+ * protocol depends on are then forced back, and a property that tries to
+ * change one of them is reported as a config error. */
+#ifndef MTR_INGEST_KAFKA_CONF_H
+#define MTR_INGEST_KAFKA_CONF_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "core/config.h"
+#include "core/err.h"
+
+/* A new rd_kafka_conf_t for the consumer group (caller owns it, usually by
+ * handing it to rd_kafka_new). */
+mtr_err_t mtr_ingest_consumer_conf(const mtr_config_t *config, rd_kafka_conf_t **out, char *errstr,
+                                   size_t errstr_size);
+
+/* The same for the dead-letter producer (idempotent, acks=all). */
+mtr_err_t mtr_ingest_producer_conf(const mtr_config_t *config, rd_kafka_conf_t **out, char *errstr,
+                                   size_t errstr_size);
+
+#endif
