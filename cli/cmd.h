@@ -8,5 +8,6 @@ int cmd_config(int argc, char **argv);
 int cmd_sigv4(int argc, char **argv);
 int cmd_emulator(int argc, char **argv);
 int cmd_mock_kafka(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

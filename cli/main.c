@@ -9,6 +9,7 @@ static const struct command {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"run", cmd_run, "consume usage events and bill them (the daemon)"},
     {"config", cmd_config, "list the configuration properties or check a config file"},
     {"sigv4", cmd_sigv4, "print a stage of the SigV4 signature of a raw HTTP request"},
     {"emulator", cmd_emulator, "run the local AWS Marketplace Metering Service emulator"},

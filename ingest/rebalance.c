@@ -1,0 +1,199 @@
+/* Partition assignment and revocation. On assignment every partition is
+ * reconciled: the ledger's checkpoint and Kafka's committed offset and
+ * metadata are compared, unknown commit outcomes are settled (confirmed or
+ * rolled back, see emit/ledger.h), and the partition resumes from the newer
+ * of the two with its close log. On revocation its open windows are dropped:
+ * the next owner rebuilds them from the committed offset and close log. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "ingest/ingest_int.h"
+
+#define COMMITTED_TIMEOUT_MS 10000
+
+/* The least loaded worker takes the next partition. */
+static mtr_ingest_worker_t *pick_worker(mtr_ingest_t *ing)
+{
+    mtr_ingest_worker_t *best = &ing->workers[0];
+    for (int i = 1; i < ing->n_workers; i++)
+        if (ing->workers[i].n_slots < best->n_slots)
+            best = &ing->workers[i];
+    return best;
+}
+
+static mtr_ingest_slot_t *find_slot(mtr_ingest_t *ing, const char *topic, int32_t partition,
+                                    mtr_ingest_worker_t **owner)
+{
+    for (int i = 0; i < ing->n_workers; i++) {
+        mtr_ingest_slot_t *s = mtr_ingest_worker_find(&ing->workers[i], topic, partition);
+        if (s) {
+            *owner = &ing->workers[i];
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* Settles one partition with the ledger; on success *start and *meta say
+ * where and with which close log to resume. */
+static mtr_err_t reconcile(mtr_ingest_t *ing, rd_kafka_topic_partition_t *tp, int64_t *start,
+                           mtr_commit_meta_t *meta, char *errstr, size_t errstr_size)
+{
+    mtr_commit_meta_t kafka_meta;
+    const char *raw = tp->metadata;
+    size_t raw_len = tp->metadata_size;
+    mtr_err_t err = mtr_commit_meta_parse(raw, raw_len, &kafka_meta, errstr, errstr_size);
+    if (err) {
+        /* Someone else's metadata: treat as no close log, but say so. */
+        mtr_warn("ingest", "%s[%" PRId32 "]: ignoring commit metadata it cannot read: %s",
+                 tp->topic, tp->partition, errstr);
+        mtr_commit_meta_free(&kafka_meta);
+        mtr_commit_meta_parse(NULL, 0, &kafka_meta, NULL, 0);
+    }
+    mtr_ledger_kafka_close_t *closes =
+        mtr_calloc(kafka_meta.log.n ? kafka_meta.log.n : 1, sizeof *closes);
+    for (size_t i = 0; i < kafka_meta.log.n; i++)
+        closes[i] = (mtr_ledger_kafka_close_t){
+            kafka_meta.log.items[i].hour_ms, kafka_meta.log.items[i].offset,
+            strcmp(kafka_meta.writers[i], "-") ? kafka_meta.writers[i] : NULL};
+    char *metadata = raw ? mtr_strndup(raw, raw_len) : NULL;
+    mtr_ledger_kafka_state_t kafka = {
+        .committed_offset = tp->offset >= 0 ? tp->offset : -1,
+        .metadata = metadata,
+        .close_log = closes,
+        .n_close_log = kafka_meta.log.n,
+    };
+    mtr_ledger_reconcile_result_t res;
+    memset(&res, 0, sizeof res);
+    err = mtr_ledger_reconcile_partition(ing->ledger, tp->topic, tp->partition, &kafka, &res,
+                                         errstr, errstr_size);
+    mtr_free(closes);
+    mtr_free(metadata);
+    mtr_commit_meta_free(&kafka_meta);
+    if (err)
+        return err;
+
+    if (res.confirmed_parts || res.rolled_back_parts)
+        mtr_info("ingest",
+                 "%s[%" PRId32 "]: settled unknown commits: %zu close(s) confirmed, %zu rolled "
+                 "back (%" PRId64 " micro-units to be recounted)",
+                 tp->topic, tp->partition, res.confirmed_parts, res.rolled_back_parts,
+                 res.rolled_back_micro);
+    const char *resume_meta = res.resume_metadata;
+    err = mtr_commit_meta_parse(resume_meta, resume_meta ? strlen(resume_meta) : 0, meta, errstr,
+                                errstr_size);
+    if (err) {
+        mtr_free(res.resume_metadata);
+        return err;
+    }
+    *start = res.resume_offset;
+    if (res.kafka_behind && res.resume_offset >= 0) {
+        /* Kafka lost ground (a commit that failed after the ledger had the
+         * close): put the ledger's position back so offsets never go back. */
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_t *c =
+            rd_kafka_topic_partition_list_add(l, tp->topic, tp->partition);
+        c->offset = res.resume_offset;
+        if (resume_meta) {
+            c->metadata = strdup(resume_meta);
+            c->metadata_size = strlen(resume_meta);
+        }
+        rd_kafka_resp_err_t kerr = rd_kafka_commit(ing->rk, l, 0);
+        if (kerr)
+            mtr_warn("ingest", "%s[%" PRId32 "]: re-commit of offset %" PRId64 " failed: %s",
+                     tp->topic, tp->partition, res.resume_offset, rd_kafka_err2str(kerr));
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    mtr_free(res.resume_metadata);
+    return MTR_OK;
+}
+
+static void assign(mtr_ingest_t *ing, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_resp_err_t kerr = rd_kafka_committed(ing->rk, parts, COMMITTED_TIMEOUT_MS);
+    if (kerr)
+        mtr_warn("ingest", "cannot read committed offsets (%s); reconciling from the ledger",
+                 rd_kafka_err2str(kerr));
+    rd_kafka_topic_partition_list_t *blocked = rd_kafka_topic_partition_list_new(0);
+    mtr_ingest_park_all(ing);
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        if (kerr || tp->err) {
+            /* Without Kafka's view, resume from the ledger alone. */
+            tp->offset = RD_KAFKA_OFFSET_INVALID;
+            mtr_free(tp->metadata);
+            tp->metadata = NULL;
+            tp->metadata_size = 0;
+        }
+        char errstr[512];
+        int64_t start = -1;
+        mtr_commit_meta_t meta;
+        mtr_err_t err = reconcile(ing, tp, &start, &meta, errstr, sizeof errstr);
+        if (err) {
+            mtr_error("ingest",
+                      "%s[%" PRId32 "]: cannot settle an earlier close: %s. The partition is "
+                      "paused so nothing is counted twice; see `meterd records list --status "
+                      "pending_commit` and the offsets tool",
+                      tp->topic, tp->partition, errstr);
+            mtr_commit_meta_free(&meta);
+            rd_kafka_topic_partition_list_add(blocked, tp->topic, tp->partition);
+            continue;
+        }
+        mtr_ingest_worker_t *w = pick_worker(ing);
+        mtr_ingest_worker_add(w, tp->topic, tp->partition, start >= 0 ? start : 0, &meta);
+        tp->offset = start >= 0 ? start : RD_KAFKA_OFFSET_BEGINNING;
+        mtr_info("ingest", "assigned %s[%" PRId32 "] to shard %d from offset %" PRId64, tp->topic,
+                 tp->partition, w->id, start >= 0 ? start : 0);
+    }
+    mtr_ingest_resume_all(ing);
+    if (blocked->cnt)
+        rd_kafka_pause_partitions(ing->rk, blocked);
+    rd_kafka_topic_partition_list_destroy(blocked);
+}
+
+static void revoke(mtr_ingest_t *ing, rd_kafka_topic_partition_list_t *parts, bool lost)
+{
+    mtr_ingest_park_all(ing);
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        mtr_ingest_worker_t *w;
+        if (!find_slot(ing, tp->topic, tp->partition, &w))
+            continue;
+        mtr_ingest_worker_remove(w, tp->topic, tp->partition);
+        mtr_info("ingest",
+                 "%s %s[%" PRId32 "]: open windows dropped (the next owner recounts "
+                 "them from the committed offset)",
+                 lost ? "lost" : "revoked", tp->topic, tp->partition);
+    }
+    mtr_ingest_resume_all(ing);
+}
+
+void mtr_ingest_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t *partitions, void *opaque)
+{
+    mtr_ingest_t *ing = opaque;
+    bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        assign(ing, partitions);
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, partitions);
+        else
+            kerr = rd_kafka_assign(rk, partitions);
+    } else {
+        revoke(ing, partitions, rd_kafka_assignment_lost(rk) != 0);
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, partitions);
+        else
+            kerr = rd_kafka_assign(rk, NULL);
+    }
+    if (error) {
+        mtr_error("ingest", "rebalance: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (kerr) {
+        mtr_error("ingest", "rebalance: %s", rd_kafka_err2str(kerr));
+    }
+}
