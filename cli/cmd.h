@@ -9,5 +9,6 @@ int cmd_sigv4(int argc, char **argv);
 int cmd_emulator(int argc, char **argv);
 int cmd_mock_kafka(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_records(int argc, char **argv);
 
 #endif

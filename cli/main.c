@@ -10,6 +10,7 @@ static const struct command {
     const char *summary;
 } commands[] = {
     {"run", cmd_run, "consume usage events and bill them (the daemon)"},
+    {"records", cmd_records, "list ledger records (filters; table, CSV or JSON)"},
     {"config", cmd_config, "list the configuration properties or check a config file"},
     {"sigv4", cmd_sigv4, "print a stage of the SigV4 signature of a raw HTTP request"},
     {"emulator", cmd_emulator, "run the local AWS Marketplace Metering Service emulator"},

@@ -1,0 +1,391 @@
+/* `meterd records list`: every ledger record matching the filters, as an
+ * aligned table, RFC 4180 CSV or a JSON array. */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cmd.h"
+#include "core/config.h"
+#include "core/mem.h"
+#include "core/quantity.h"
+#include "emit/ledger.h"
+
+enum {
+    COL_ID,
+    COL_SCOPE,
+    COL_CUSTOMER,
+    COL_DIMENSION,
+    COL_HOUR,
+    COL_USAGE,
+    COL_QUANTITY,
+    COL_STATUS,
+    COL_ATTEMPTS,
+    COL_RECORD_ID,
+    COL_MOVED_TO,
+    COL_ERROR,
+    N_COLS
+};
+
+static const char *const col_names[N_COLS] = {
+    "id",       "scope",  "customer", "dimension",          "hour",     "usage",
+    "quantity", "status", "attempts", "metering_record_id", "moved_to", "last_error"};
+
+typedef struct rows {
+    char *(*cells)[N_COLS];
+    size_t n;
+} rows_t;
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: meterd records list (--config FILE | --ledger PATH) [--customer C]\n"
+                 "         [--dimension D] [--status S] [--from TIME] [--to TIME]\n"
+                 "         [--format table|csv|json]\n\n"
+                 "TIME is RFC 3339 (2026-11-26T10:15:00Z) or a prefix in UTC: 2026-11-26T10\n"
+                 "(an hour) or 2026-11-26 (a day). --from keeps hours that end after it, --to\n"
+                 "hours that start before its end. STATUS is one of pending_commit, sendable,\n"
+                 "in_flight, accepted, duplicate, not_subscribed, parked, stale_moved.\n");
+}
+
+static int64_t days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static bool digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* RFC 3339, or a UTC prefix: YYYY-MM-DD, YYYY-MM-DDTHH, YYYY-MM-DDTHH:MM.
+ * *start is the first millisecond, *end the last one the text covers. */
+static bool parse_time(const char *s, int64_t *start, int64_t *end)
+{
+    int y, mo, d, h = 0, mi = 0, sec = 0;
+    size_t len = strlen(s);
+    if (len < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
+        !digits(s + 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > 31)
+        return false;
+    int64_t span = 24 * MTR_MS_PER_HOUR, frac_ms = 0, offset_ms = 0;
+    const char *p = s + 10;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        if (!digits(p + 1, 2, &h) || h > 23)
+            return false;
+        p += 3;
+        span = MTR_MS_PER_HOUR;
+        if (*p == ':') {
+            if (!digits(p + 1, 2, &mi) || mi > 59)
+                return false;
+            p += 3;
+            span = 60000;
+            if (*p == ':') {
+                if (!digits(p + 1, 2, &sec) || sec > 60)
+                    return false;
+                p += 3;
+                span = 1000;
+                if (*p == '.') {
+                    int64_t scale = 100;
+                    if (p[1] < '0' || p[1] > '9')
+                        return false;
+                    for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+                        frac_ms += (*p - '0') * scale;
+                    span = 1;
+                }
+            }
+        }
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            int oh, om;
+            if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 ||
+                om > 59)
+                return false;
+            offset_ms = (oh * 60 + om) * 60000LL * (*p == '+' ? 1 : -1);
+            p += 6;
+        }
+    }
+    if (*p)
+        return false;
+    *start =
+        (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) * 1000 + frac_ms - offset_ms;
+    *end = *start + span - 1;
+    return true;
+}
+
+static void format_hour(int64_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int collect(const mtr_ledger_record_t *r, void *opaque)
+{
+    rows_t *rows = opaque;
+    rows->cells = mtr_realloc(rows->cells, (rows->n + 1) * sizeof *rows->cells);
+    char **c = rows->cells[rows->n++];
+    char buf[64];
+    snprintf(buf, sizeof buf, "%lld", (long long)r->id);
+    c[COL_ID] = mtr_strdup(buf);
+    c[COL_SCOPE] = mtr_strdup(r->scope);
+    c[COL_CUSTOMER] = mtr_strdup(r->customer);
+    c[COL_DIMENSION] = mtr_strdup(r->dimension);
+    format_hour(r->hour_ms, buf, sizeof buf);
+    c[COL_HOUR] = mtr_strdup(buf);
+    mtr_quantity_format(r->quantity_micro, buf, sizeof buf);
+    c[COL_USAGE] = mtr_strdup(buf);
+    snprintf(buf, sizeof buf, "%lld", (long long)r->aws_quantity);
+    c[COL_QUANTITY] = mtr_strdup(r->aws_quantity >= 0 ? buf : "");
+    c[COL_STATUS] = mtr_strdup(mtr_ledger_status_name(r->status));
+    snprintf(buf, sizeof buf, "%d", r->attempts);
+    c[COL_ATTEMPTS] = mtr_strdup(buf);
+    c[COL_RECORD_ID] = mtr_strdup(r->metering_record_id ? r->metering_record_id : "");
+    snprintf(buf, sizeof buf, "%lld", (long long)r->moved_to);
+    c[COL_MOVED_TO] = mtr_strdup(r->moved_to ? buf : "");
+    c[COL_ERROR] = mtr_strdup(r->last_error ? r->last_error : "");
+    return 0;
+}
+
+static void print_csv_field(const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+static void print_csv(const rows_t *rows)
+{
+    for (int c = 0; c < N_COLS; c++)
+        printf("%s%s", c ? "," : "", col_names[c]);
+    fputs("\r\n", stdout);
+    for (size_t i = 0; i < rows->n; i++) {
+        for (int c = 0; c < N_COLS; c++) {
+            if (c)
+                putchar(',');
+            print_csv_field(rows->cells[i][c]);
+        }
+        fputs("\r\n", stdout);
+    }
+}
+
+/* Control characters would break the table's lines. */
+static void flatten(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20)
+            *s = ' ';
+}
+
+static void print_table(rows_t *rows)
+{
+    size_t width[N_COLS];
+    for (int c = 0; c < N_COLS; c++)
+        width[c] = strlen(col_names[c]);
+    for (size_t i = 0; i < rows->n; i++)
+        for (int c = 0; c < N_COLS; c++) {
+            flatten(rows->cells[i][c]);
+            size_t w = strlen(rows->cells[i][c]);
+            if (w > width[c])
+                width[c] = w;
+        }
+    for (int c = 0; c < N_COLS; c++)
+        printf("%-*s%s", c == N_COLS - 1 ? 0 : (int)width[c], col_names[c],
+               c == N_COLS - 1 ? "\n" : "  ");
+    for (size_t i = 0; i < rows->n; i++)
+        for (int c = 0; c < N_COLS; c++)
+            printf("%-*s%s", c == N_COLS - 1 ? 0 : (int)width[c], rows->cells[i][c],
+                   c == N_COLS - 1 ? "\n" : "  ");
+}
+
+static void print_json(const rows_t *rows)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < rows->n; i++) {
+        char **c = rows->cells[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "id", cJSON_CreateRaw(c[COL_ID]));
+        cJSON_AddStringToObject(o, "scope", c[COL_SCOPE]);
+        cJSON_AddStringToObject(o, "customer", c[COL_CUSTOMER]);
+        cJSON_AddStringToObject(o, "dimension", c[COL_DIMENSION]);
+        cJSON_AddStringToObject(o, "hour", c[COL_HOUR]);
+        /* Raw keeps the exact decimal (no trip through a double). */
+        cJSON_AddItemToObject(o, "usage", cJSON_CreateRaw(c[COL_USAGE]));
+        cJSON_AddItemToObject(o, "quantity",
+                              c[COL_QUANTITY][0] ? cJSON_CreateRaw(c[COL_QUANTITY])
+                                                 : cJSON_CreateNull());
+        cJSON_AddStringToObject(o, "status", c[COL_STATUS]);
+        cJSON_AddItemToObject(o, "attempts", cJSON_CreateRaw(c[COL_ATTEMPTS]));
+        for (int k = COL_RECORD_ID; k <= COL_ERROR; k++) {
+            cJSON *v;
+            if (!c[k][0])
+                v = cJSON_CreateNull();
+            else if (k == COL_MOVED_TO)
+                v = cJSON_CreateRaw(c[k]);
+            else
+                v = cJSON_CreateString(c[k]);
+            cJSON_AddItemToObject(o, col_names[k], v);
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    char *text = cJSON_Print(arr);
+    puts(text);
+    cJSON_free(text);
+    cJSON_Delete(arr);
+}
+
+static int records_list(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},   {"ledger", required_argument, NULL, 'l'},
+        {"customer", required_argument, NULL, 'C'}, {"dimension", required_argument, NULL, 'd'},
+        {"status", required_argument, NULL, 's'},   {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},       {"format", required_argument, NULL, 'F'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    const char *config_path = NULL, *ledger_path = NULL, *format = "table";
+    mtr_ledger_filter_t f;
+    mtr_ledger_filter_init(&f);
+    int64_t ignored;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'l':
+            ledger_path = optarg;
+            break;
+        case 'C':
+            f.customer = optarg;
+            break;
+        case 'd':
+            f.dimension = optarg;
+            break;
+        case 's':
+            if ((f.status = mtr_ledger_status_parse(optarg)) < 0) {
+                fprintf(stderr, "meterd records list: --status \"%s\" is not a status\n\n", optarg);
+                usage(stderr);
+                return 2;
+            }
+            break;
+        case 'f':
+            if (!parse_time(optarg, &f.hour_from_ms, &ignored)) {
+                fprintf(stderr,
+                        "meterd records list: --from \"%s\" is not a time (RFC 3339, or "
+                        "2026-11-26T10 for an hour)\n",
+                        optarg);
+                return 2;
+            }
+            f.hour_from_ms = mtr_hour_floor_ms(f.hour_from_ms);
+            break;
+        case 't':
+            if (!parse_time(optarg, &ignored, &f.hour_to_ms)) {
+                fprintf(stderr,
+                        "meterd records list: --to \"%s\" is not a time (RFC 3339, or "
+                        "2026-11-26T10 for an hour)\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'F':
+            format = optarg;
+            if (strcmp(format, "table") && strcmp(format, "csv") && strcmp(format, "json")) {
+                fprintf(stderr, "meterd records list: --format \"%s\": use table, csv or json\n",
+                        format);
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "meterd records list: unknown or incomplete option \"%s\"\n\n",
+                    argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "meterd records list: unexpected argument \"%s\"\n\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (!config_path == !ledger_path) {
+        fprintf(stderr,
+                "meterd records list: give exactly one of --config FILE or --ledger PATH\n");
+        return 2;
+    }
+    if (f.hour_from_ms > f.hour_to_ms) {
+        fprintf(stderr, "meterd records list: --from is after --to\n");
+        return 2;
+    }
+
+    char err[512];
+    mtr_config_t *cfg = NULL;
+    if (config_path) {
+        if (mtr_config_load(config_path, &cfg, NULL, err, sizeof err) != MTR_OK) {
+            fprintf(stderr, "meterd records list: %s\n", err);
+            return 2;
+        }
+        ledger_path = cfg->ledger.path;
+    }
+    mtr_ledger_options_t lo = {.must_exist = true};
+    mtr_ledger_t *ledger = NULL;
+    int rc = 0;
+    rows_t rows = {0};
+    if (mtr_ledger_open(ledger_path, &lo, &ledger, err, sizeof err) != MTR_OK ||
+        mtr_ledger_list(ledger, &f, collect, &rows, err, sizeof err) != MTR_OK) {
+        fprintf(stderr, "meterd records list: %s\n", err);
+        rc = 1;
+    } else if (!strcmp(format, "csv")) {
+        print_csv(&rows);
+    } else if (!strcmp(format, "json")) {
+        print_json(&rows);
+    } else {
+        print_table(&rows);
+    }
+    for (size_t i = 0; i < rows.n; i++)
+        for (int k = 0; k < N_COLS; k++)
+            mtr_free(rows.cells[i][k]);
+    mtr_free(rows.cells);
+    mtr_ledger_free(ledger);
+    mtr_config_free(cfg);
+    return rc;
+}
+
+int cmd_records(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "list"))
+        return records_list(argc - 1, argv + 1);
+    fprintf(stderr, "meterd records: unknown subcommand \"%s\" (expected list)\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,112 @@
+/* Internals of the configuration module, shared by config.c (the loader that
+ * walks the property table) and config_table.c (the table itself, its
+ * validators and its printed form). Nothing outside core/config*.c includes
+ * this header.
+ *
+ * A property is one row: where it lives in the JSON (section + key, kept
+ * apart because keys such as "bootstrap.servers" contain dots), its type,
+ * default, bounds, description, validator, and where it lands in the struct
+ * (offsetof). Arrays of objects point at a nested table describing one
+ * element. */
+#ifndef MTR_CONFIG_INT_H
+#define MTR_CONFIG_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+
+typedef enum mtr_conf_type {
+    MTR_CONF_STRING,      /* char * */
+    MTR_CONF_INT,         /* int, int64_t or size_t (by the row's size) */
+    MTR_CONF_DOUBLE,      /* double */
+    MTR_CONF_BOOL,        /* bool */
+    MTR_CONF_DURATION,    /* int64_t milliseconds from "5m", "1h30m" */
+    MTR_CONF_STRING_LIST, /* char ** + size_t count */
+    MTR_CONF_STRING_MAP,  /* mtr_kv_t * + size_t count, order kept */
+    MTR_CONF_ENUM,        /* int: the index of the name in `names` */
+    MTR_CONF_OBJECT_ARRAY /* element * + size_t count, elements by `sub` */
+} mtr_conf_type_t;
+
+enum {
+    MTR_CONF_REQUIRED = 1u << 0, /* the key must be present */
+    MTR_CONF_NULLABLE = 1u << 1, /* JSON null (and the default) leaves it NULL */
+    MTR_CONF_SECRET = 1u << 2    /* never printed or logged */
+};
+
+/* Collects problems while loading. origin is the environment variable a
+ * value came from (shown next to the path), or NULL for the file. */
+typedef struct mtr_conf_ctx {
+    mtr_config_problems_t *problems;
+    size_t cap;
+    const char *origin;
+} mtr_conf_ctx_t;
+
+/* Records one problem at path (copied). */
+void mtr_conf_problem(mtr_conf_ctx_t *ctx, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Checks a value after it has been parsed and bounds-checked; field points
+ * at the struct member (strings: the char *), or for lists at one entry (the
+ * char *) and for maps at one entry (the mtr_kv_t), path naming that entry.
+ * Reports through mtr_conf_problem. */
+typedef void (*mtr_conf_validator_t)(mtr_conf_ctx_t *ctx, const char *path, const void *field);
+
+/* An environment variable that sets one entry of a string map. */
+typedef struct mtr_conf_map_env {
+    const char *map_key;
+    const char *env;
+} mtr_conf_map_env_t;
+
+typedef struct mtr_conf_table mtr_conf_table_t;
+
+typedef struct mtr_conf_prop {
+    const char *section; /* NULL: a key of the enclosing object itself */
+    const char *key;
+    mtr_conf_type_t type;
+    const char *def; /* default as JSON text; NULL: none (NULL, 0 or empty) */
+    /* Numbers: value bounds (durations in ms); both 0: unbounded. */
+    double min, max;
+    /* Strings and list entries: length bounds in bytes (max 0: unbounded). */
+    size_t min_len, max_len;
+    size_t min_count;         /* lists and arrays: fewest entries */
+    const char *const *names; /* enum: NULL-terminated, value = index */
+    const char *desc;
+    mtr_conf_validator_t validate;     /* see mtr_conf_validator_t */
+    size_t offset;                     /* of the field, or of the array pointer */
+    size_t size;                       /* sizeof the field */
+    size_t count_offset;               /* lists, maps, arrays: of the size_t count */
+    const mtr_conf_table_t *sub;       /* object arrays: the element table */
+    const char *unique;                /* object arrays: element key that must be unique */
+    const char *env;                   /* scalar override, or NULL */
+    const mtr_conf_map_env_t *map_env; /* maps: per-entry overrides, {NULL} ended */
+    unsigned flags;
+} mtr_conf_prop_t;
+
+struct mtr_conf_table {
+    const char *path; /* "" for the root, "products[]" for an element */
+    const mtr_conf_prop_t *props;
+    size_t n_props;
+    size_t elem_size;
+};
+
+/* The root table: one row per key of mtr_config_t. */
+extern const mtr_conf_table_t mtr_conf_root;
+
+/* Checks that span several keys (run after env overrides). */
+void mtr_conf_check_whole(mtr_conf_ctx_t *ctx, const mtr_config_t *config);
+/* Fills values derived from others (emulator.region from aws.region). */
+void mtr_conf_derive(mtr_config_t *config);
+
+/* "kafka" + "bootstrap.servers" -> `kafka."bootstrap.servers"`; parent or
+ * section may be NULL/empty. Keys that are not plain identifiers are
+ * quoted. */
+void mtr_conf_path(char *out, size_t size, const char *parent, const char *section,
+                   const char *key);
+/* 90000 -> "1m30s", 0 -> "0s". */
+void mtr_conf_format_duration(int64_t ms, char *out, size_t size);
+/* True for a kafka.properties key that holds a credential. */
+bool mtr_conf_key_is_secret(const char *key);
+
+#endif

@@ -1,0 +1,461 @@
+/* The ledger file: opening it (mode 0600, WAL, synchronous=FULL,
+ * busy_timeout), the schema and its migrations, the cached statements, the
+ * transaction helpers and the canonical form of tag sets. */
+#include "emit/ledger_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/tagset.h"
+
+/* Migrations: entry i takes the schema from version i to i + 1. New
+ * versions append an entry; existing ones are never edited. */
+static const char *const migrations[MTR_LEDGER_SCHEMA_VERSION] = {
+    "CREATE TABLE schema_version(version INTEGER NOT NULL);"
+    "INSERT INTO schema_version VALUES(0);"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE records("
+    " id INTEGER PRIMARY KEY,"
+    " scope_kind INTEGER NOT NULL, scope TEXT NOT NULL,"
+    " customer_kind INTEGER NOT NULL, customer TEXT NOT NULL,"
+    " dimension TEXT NOT NULL, hour_ms INTEGER NOT NULL,"
+    " quantity_micro INTEGER NOT NULL DEFAULT 0,"
+    " aws_quantity INTEGER NOT NULL DEFAULT -1,"
+    " moved_in INTEGER NOT NULL DEFAULT 0,"
+    " rounding INTEGER NOT NULL, status INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " metering_record_id TEXT, last_error TEXT,"
+    " moved_to INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    " UNIQUE(scope_kind, scope, customer_kind, customer, dimension, hour_ms));"
+    "CREATE INDEX records_status ON records(status, hour_ms);"
+    "CREATE INDEX records_customer ON records(customer, dimension, hour_ms);"
+    "CREATE TABLE closes(id INTEGER PRIMARY KEY AUTOINCREMENT, created_ms INTEGER NOT NULL);"
+    "CREATE TABLE close_parts("
+    " close_id INTEGER NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL,"
+    " commit_offset INTEGER NOT NULL, close_log_tail TEXT,"
+    " state INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(close_id, topic, part));"
+    "CREATE INDEX close_parts_partition ON close_parts(topic, part, state);"
+    "CREATE TABLE close_log("
+    " topic TEXT NOT NULL, part INTEGER NOT NULL, hour_ms INTEGER NOT NULL,"
+    " close_offset INTEGER NOT NULL, close_id INTEGER NOT NULL,"
+    " PRIMARY KEY(topic, part, hour_ms));"
+    "CREATE TABLE checkpoints("
+    " topic TEXT NOT NULL, part INTEGER NOT NULL, commit_offset INTEGER NOT NULL,"
+    " close_log_tail TEXT, source TEXT NOT NULL, updated_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(topic, part));"
+    "CREATE TABLE contributions("
+    " id INTEGER PRIMARY KEY, record_id INTEGER NOT NULL, close_id INTEGER NOT NULL,"
+    " topic TEXT NOT NULL, part INTEGER NOT NULL, tags TEXT NOT NULL,"
+    " quantity_micro INTEGER NOT NULL, intended_record_id INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX contributions_record ON contributions(record_id);"
+    "CREATE INDEX contributions_part ON contributions(close_id, topic, part);"
+    "CREATE TABLE allocations("
+    " record_id INTEGER NOT NULL, tags TEXT NOT NULL, quantity INTEGER NOT NULL,"
+    " PRIMARY KEY(record_id, tags));"
+    "CREATE TABLE carries("
+    " scope_kind INTEGER NOT NULL, scope TEXT NOT NULL, customer_kind INTEGER NOT NULL,"
+    " customer TEXT NOT NULL, dimension TEXT NOT NULL, carry_micro INTEGER NOT NULL,"
+    " PRIMARY KEY(scope_kind, scope, customer_kind, customer, dimension));"
+    "CREATE TABLE provenance("
+    " id INTEGER PRIMARY KEY, from_record INTEGER NOT NULL, to_record INTEGER NOT NULL,"
+    " quantity_micro INTEGER NOT NULL, aws_quantity INTEGER NOT NULL, reason TEXT NOT NULL,"
+    " contribution_id INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);"
+    "CREATE INDEX provenance_from ON provenance(from_record);"
+    "CREATE INDEX provenance_to ON provenance(to_record);"
+    "CREATE INDEX provenance_contribution ON provenance(contribution_id);",
+};
+
+#define KEY_WHERE  "scope_kind=?1 AND scope=?2 AND customer_kind=?3 AND customer=?4 AND dimension=?5"
+#define REC_SHORT  "id, status, quantity_micro, aws_quantity, moved_in, attempts, hour_ms"
+#define PART_MATCH "close_id=?1 AND topic=?2 AND part=?3"
+
+static const char *const stmt_sql[LS__COUNT] = {
+    [LS_BEGIN] = "BEGIN IMMEDIATE",
+    [LS_COMMIT] = "COMMIT",
+    [LS_ROLLBACK] = "ROLLBACK",
+    [LS_REC_FIND] = "SELECT " REC_SHORT " FROM records WHERE " KEY_WHERE " AND hour_ms=?6",
+    [LS_REC_GET] = "SELECT " LEDGER_RECORD_COLUMNS " FROM records WHERE id=?1",
+    [LS_REC_INSERT] =
+        "INSERT INTO records(scope_kind, scope, customer_kind, customer, dimension,"
+        " hour_ms, rounding, status, aws_quantity, created_ms, updated_ms, quantity_micro)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, COALESCE(?11, 0))",
+    [LS_REC_SET_MICRO] = "UPDATE records SET quantity_micro=?2, rounding=COALESCE(?3, rounding),"
+                         " updated_ms=?4 WHERE id=?1",
+    [LS_REC_DECIDE] = "UPDATE records SET aws_quantity=?2, status=?3, last_error=?4,"
+                      " updated_ms=?5 WHERE id=?1",
+    [LS_REC_DELETE] = "DELETE FROM records WHERE id=?1",
+    [LS_REC_ADD_MOVED_IN] =
+        "UPDATE records SET moved_in=moved_in+?2, aws_quantity=CASE WHEN aws_quantity<0"
+        " THEN aws_quantity ELSE aws_quantity+?2 END, updated_ms=?3 WHERE id=?1",
+    [LS_REC_SET_STALE] = "UPDATE records SET status=7, moved_to=?2, last_error=COALESCE(?3,"
+                         " last_error), updated_ms=?4 WHERE id=?1",
+    [LS_REC_STALE_CANDIDATES] = "SELECT id FROM records WHERE status=1 AND attempts=0"
+                                " AND hour_ms<?1 ORDER BY hour_ms, id",
+    [LS_REC_NEXT_OPEN] = "SELECT id FROM records WHERE " KEY_WHERE " AND hour_ms>=?6 AND"
+                         " (status=0 OR (status=1 AND attempts=0)) ORDER BY hour_ms LIMIT 1",
+    [LS_REC_TAKE] = "SELECT " LEDGER_RECORD_COLUMNS " FROM records WHERE status=1 AND hour_ms<=?1"
+                    " ORDER BY scope_kind, scope, customer_kind, hour_ms, id LIMIT ?2",
+    [LS_REC_MARK_IN_FLIGHT] = "UPDATE records SET status=2, attempts=attempts+1, updated_ms=?2"
+                              " WHERE id=?1",
+    [LS_REC_RESULT] = "UPDATE records SET status=?2, metering_record_id=COALESCE(?3,"
+                      " metering_record_id), last_error=?4, updated_ms=?5 WHERE id=?1",
+    [LS_REC_REQUEUE] = "UPDATE records SET status=1, updated_ms=?1 WHERE status=2",
+    [LS_REC_PENDING_UNCONFIRMED] =
+        "SELECT COUNT(*), COALESCE(SUM(p.state=0), 0) FROM contributions c JOIN close_parts p"
+        " ON p.close_id=c.close_id AND p.topic=c.topic AND p.part=c.part WHERE c.record_id=?1",
+    [LS_CONTRIB_INSERT] = "INSERT INTO contributions(record_id, close_id, topic, part, tags,"
+                          " quantity_micro, intended_record_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [LS_CONTRIB_BY_TAGS] = "SELECT tags, SUM(quantity_micro) FROM contributions WHERE record_id=?1"
+                           " GROUP BY tags ORDER BY tags",
+    [LS_CONTRIB_OF_PART] = "SELECT record_id, quantity_micro FROM contributions WHERE " PART_MATCH,
+    [LS_CONTRIB_DELETE_PART] = "DELETE FROM contributions WHERE " PART_MATCH,
+    [LS_RECORDS_OF_CLOSE] = "SELECT DISTINCT record_id FROM contributions WHERE close_id=?1",
+    [LS_PROV_INSERT] =
+        "INSERT INTO provenance(from_record, to_record, quantity_micro, aws_quantity,"
+        " reason, contribution_id, created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [LS_PROV_DELETE_PART] = "DELETE FROM provenance WHERE contribution_id IN (SELECT id FROM"
+                            " contributions WHERE " PART_MATCH ")",
+    [LS_ALLOC_ADD] =
+        "INSERT INTO allocations(record_id, tags, quantity) VALUES(?1, ?2, ?3)"
+        " ON CONFLICT(record_id, tags) DO UPDATE SET quantity=quantity+excluded.quantity",
+    [LS_ALLOC_GET] = "SELECT tags, quantity FROM allocations WHERE record_id=?1 ORDER BY tags",
+    [LS_CARRY_GET] = "SELECT carry_micro FROM carries WHERE " KEY_WHERE,
+    [LS_CARRY_SET] = "INSERT INTO carries(scope_kind, scope, customer_kind, customer, dimension,"
+                     " carry_micro) VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(scope_kind, scope,"
+                     " customer_kind, customer, dimension) DO UPDATE SET"
+                     " carry_micro=excluded.carry_micro",
+    [LS_CLOSE_INSERT] = "INSERT INTO closes(created_ms) VALUES(?1)",
+    [LS_PART_INSERT] = "INSERT INTO close_parts(close_id, topic, part, commit_offset,"
+                       " close_log_tail, state, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6)",
+    [LS_PART_GET] =
+        "SELECT commit_offset, close_log_tail, state FROM close_parts WHERE " PART_MATCH,
+    [LS_PART_SET_STATE] = "UPDATE close_parts SET state=?4, updated_ms=?5 WHERE " PART_MATCH,
+    [LS_PARTS_OF_CLOSE] = "SELECT topic, part, commit_offset, close_log_tail, state"
+                          " FROM close_parts WHERE close_id=?1 ORDER BY topic, part",
+    [LS_PARTS_PENDING] = "SELECT close_id, commit_offset FROM close_parts"
+                         " WHERE topic=?1 AND part=?2 AND state=0 ORDER BY close_id",
+    [LS_PART_MAX_PENDING] = "SELECT MAX(commit_offset), COUNT(*) FROM close_parts"
+                            " WHERE topic=?1 AND part=?2 AND state=0",
+    [LS_CLOSELOG_INSERT] = "INSERT INTO close_log(topic, part, hour_ms, close_offset, close_id)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [LS_CLOSELOG_EXISTS] = "SELECT close_id FROM close_log WHERE topic=?1 AND part=?2"
+                           " AND hour_ms=?3",
+    [LS_CLOSELOG_OF_PART] =
+        "SELECT hour_ms, close_offset FROM close_log WHERE " PART_MATCH " ORDER BY hour_ms",
+    [LS_CLOSELOG_DELETE_PART] = "DELETE FROM close_log WHERE " PART_MATCH,
+    [LS_CKPT_GET] = "SELECT commit_offset, close_log_tail FROM checkpoints WHERE topic=?1"
+                    " AND part=?2",
+    /* The WHERE makes "never backwards" a property of the table itself. */
+    [LS_CKPT_SET] = "INSERT INTO checkpoints(topic, part, commit_offset, close_log_tail, source,"
+                    " updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(topic, part) DO"
+                    " UPDATE SET commit_offset=excluded.commit_offset,"
+                    " close_log_tail=excluded.close_log_tail, source=excluded.source,"
+                    " updated_ms=excluded.updated_ms"
+                    " WHERE excluded.commit_offset >= checkpoints.commit_offset",
+};
+
+static const char *const status_names[MTR_LEDGER_STATUS__COUNT] = {
+    "pending_commit", "sendable",       "in_flight", "accepted",
+    "duplicate",      "not_subscribed", "parked",    "stale_moved",
+};
+
+const char *mtr_ledger_status_name(mtr_ledger_status_t status)
+{
+    if ((int)status < 0 || status >= MTR_LEDGER_STATUS__COUNT)
+        return "unknown";
+    return status_names[status];
+}
+
+int mtr_ledger_status_parse(const char *name)
+{
+    for (int i = 0; i < MTR_LEDGER_STATUS__COUNT; i++)
+        if (!strcmp(name, status_names[i]))
+            return i;
+    return -1;
+}
+
+const char *mtr_ledger_writer_id(const mtr_ledger_t *ledger)
+{
+    return ledger->writer_id;
+}
+
+mtr_err_t ledger_db_err(mtr_ledger_t *l, char *errstr, size_t errstr_size, const char *what)
+{
+    return mtr_err_set(errstr, errstr_size, MTR_ERR_DB, "ledger %s: %s: %s", l->path, what,
+                       sqlite3_errmsg(l->db));
+}
+
+sqlite3_stmt *ledger_stmt(mtr_ledger_t *l, ledger_stmt_id_t id, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *st = l->stmts[id];
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return st;
+    }
+    if (sqlite3_prepare_v3(l->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+        SQLITE_OK) {
+        ledger_db_err(l, errstr, errstr_size, "preparing a statement");
+        return NULL;
+    }
+    l->stmts[id] = st;
+    return st;
+}
+
+mtr_err_t ledger_step_done(mtr_ledger_t *l, sqlite3_stmt *st, char *errstr, size_t errstr_size,
+                           const char *what)
+{
+    int rc = sqlite3_step(st);
+    mtr_err_t err = MTR_OK;
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        err = ledger_db_err(l, errstr, errstr_size, what);
+    sqlite3_reset(st);
+    return err;
+}
+
+mtr_err_t ledger_exec(mtr_ledger_t *l, const char *sql, char *errstr, size_t errstr_size)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(l->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        mtr_err_t err = mtr_err_set(errstr, errstr_size, MTR_ERR_DB, "ledger %s: %s", l->path,
+                                    msg ? msg : sqlite3_errmsg(l->db));
+        sqlite3_free(msg);
+        return err;
+    }
+    return MTR_OK;
+}
+
+mtr_err_t ledger_begin(mtr_ledger_t *l, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *st = ledger_stmt(l, LS_BEGIN, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    return ledger_step_done(l, st, errstr, errstr_size, "starting a transaction");
+}
+
+mtr_err_t ledger_commit(mtr_ledger_t *l, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *st = ledger_stmt(l, LS_COMMIT, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    mtr_err_t err = ledger_step_done(l, st, errstr, errstr_size, "committing");
+    if (err)
+        ledger_rollback(l);
+    return err;
+}
+
+void ledger_rollback(mtr_ledger_t *l)
+{
+    if (sqlite3_get_autocommit(l->db))
+        return;
+    /* Statements still stepping would keep the transaction busy. */
+    for (int i = 0; i < LS__COUNT; i++)
+        if (l->stmts[i])
+            sqlite3_reset(l->stmts[i]);
+    char err[256];
+    if (ledger_exec(l, "ROLLBACK", err, sizeof err) != MTR_OK)
+        mtr_error("ledger", "%s", err);
+}
+
+void ledger_bind_key(sqlite3_stmt *st, int first, const mtr_ledger_key_t *key)
+{
+    sqlite3_bind_int(st, first, (int)key->scope_kind);
+    sqlite3_bind_text(st, first + 1, key->scope, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, first + 2, (int)key->customer_kind);
+    sqlite3_bind_text(st, first + 3, key->customer, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, first + 4, key->dimension, -1, SQLITE_STATIC);
+}
+
+/* ---- tag sets ---- */
+
+bool ledger_tags_decode(const char *text, mtr_emit_allocation_t *a)
+{
+    mtr_tag_view_t views[MTR_TAGSET_MAX_TAGS];
+    int n = mtr_tagset_parse(text, strlen(text), views);
+    a->n_tags = 0;
+    if (n < 0 || n > MTR_EMIT_MAX_TAGS_PER_ALLOCATION)
+        return false;
+    for (int i = 0; i < n; i++) {
+        a->tags[i].key = mtr_strndup(views[i].key, views[i].key_len);
+        a->tags[i].value = mtr_strndup(views[i].value, views[i].value_len);
+    }
+    a->n_tags = (size_t)n;
+    return true;
+}
+
+/* ---- opening ---- */
+
+static mtr_err_t schema_version(mtr_ledger_t *l, int *version, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *st;
+    *version = 0;
+    if (sqlite3_prepare_v2(l->db,
+                           "SELECT COUNT(*) FROM sqlite_master WHERE type='table'"
+                           " AND name='schema_version'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return ledger_db_err(l, errstr, errstr_size, "reading the schema");
+    int rc = sqlite3_step(st);
+    int has = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return ledger_db_err(l, errstr, errstr_size, "reading the schema");
+    if (!has)
+        return MTR_OK;
+    if (sqlite3_prepare_v2(l->db, "SELECT MAX(version) FROM schema_version", -1, &st, NULL) !=
+        SQLITE_OK)
+        return ledger_db_err(l, errstr, errstr_size, "reading the schema version");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return MTR_OK;
+}
+
+static mtr_err_t migrate(mtr_ledger_t *l, bool may_write, char *errstr, size_t errstr_size)
+{
+    int version;
+    mtr_err_t err = schema_version(l, &version, errstr, errstr_size);
+    if (err)
+        return err;
+    if (version > MTR_LEDGER_SCHEMA_VERSION)
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_STATE,
+                           "ledger %s: schema version %d was written by a newer meterd (this one "
+                           "knows up to %d); upgrade meterd",
+                           l->path, version, MTR_LEDGER_SCHEMA_VERSION);
+    if (version == MTR_LEDGER_SCHEMA_VERSION)
+        return MTR_OK;
+    if (!may_write && version == 0)
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_NOT_FOUND,
+                           "ledger %s: not a meterd ledger (no schema); check the path", l->path);
+    if ((err = ledger_begin(l, errstr, errstr_size)))
+        return err;
+    /* Re-read inside the write lock: another process may have migrated. */
+    if ((err = schema_version(l, &version, errstr, errstr_size)))
+        goto fail;
+    for (int v = version; v < MTR_LEDGER_SCHEMA_VERSION; v++) {
+        if ((err = ledger_exec(l, migrations[v], errstr, errstr_size)))
+            goto fail;
+        char sql[96];
+        snprintf(sql, sizeof sql, "UPDATE schema_version SET version=%d", v + 1);
+        if ((err = ledger_exec(l, sql, errstr, errstr_size)))
+            goto fail;
+    }
+    if (version == 0) {
+        unsigned char rnd[8];
+        sqlite3_randomness(sizeof rnd, rnd);
+        char sql[128];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO meta VALUES('writer_id', '%02x%02x%02x%02x%02x%02x%02x%02x')", rnd[0],
+                 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+        if ((err = ledger_exec(l, sql, errstr, errstr_size)))
+            goto fail;
+    }
+    if ((err = ledger_commit(l, errstr, errstr_size)))
+        return err;
+    if (version > 0)
+        mtr_info("ledger", "%s: schema migrated from version %d to %d", l->path, version,
+                 MTR_LEDGER_SCHEMA_VERSION);
+    return MTR_OK;
+fail:
+    ledger_rollback(l);
+    return err;
+}
+
+static mtr_err_t load_writer_id(mtr_ledger_t *l, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(l->db, "SELECT value FROM meta WHERE key='writer_id'", -1, &st, NULL) !=
+        SQLITE_OK)
+        return ledger_db_err(l, errstr, errstr_size, "reading the writer id");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(l->writer_id, sizeof l->writer_id, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return MTR_OK;
+}
+
+/* Creates the file with mode 0600 before SQLite sees it, so the ledger is
+ * never readable by others, not even for a moment. */
+static mtr_err_t create_private(const char *path, bool must_exist, char *errstr, size_t errstr_size)
+{
+    int fd = open(path, O_RDWR | (must_exist ? 0 : O_CREAT) | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == ENOENT && must_exist)
+            return mtr_err_set(errstr, errstr_size, MTR_ERR_NOT_FOUND,
+                               "ledger %s: no such file; check --ledger or ledger.path", path);
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_IO,
+                           "ledger %s: cannot open: %s; check the path and its permissions", path,
+                           strerror(errno));
+    }
+    close(fd);
+    return MTR_OK;
+}
+
+mtr_err_t mtr_ledger_open(const char *path, const mtr_ledger_options_t *opts, mtr_ledger_t **out,
+                          char *errstr, size_t errstr_size)
+{
+    static const mtr_ledger_options_t defaults = {0};
+    if (!opts)
+        opts = &defaults;
+    *out = NULL;
+    if (!path || !path[0])
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
+                           "ledger: no path given; set ledger.path or --ledger");
+    if (opts->max_record_age_ms != 0 && opts->max_record_age_ms < MTR_MS_PER_HOUR)
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
+                           "ledger: max_record_age %lld ms is below one hour; records of the "
+                           "current hour would be folded forever",
+                           (long long)opts->max_record_age_ms);
+    mtr_err_t err = create_private(path, opts->must_exist, errstr, errstr_size);
+    if (err)
+        return err;
+
+    mtr_ledger_t *l = mtr_calloc(1, sizeof *l);
+    l->path = mtr_strdup(path);
+    l->clock = opts->clock ? opts->clock : mtr_clock_system();
+    l->max_record_age_ms = opts->max_record_age_ms ? opts->max_record_age_ms : 6 * MTR_MS_PER_HOUR;
+    if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+        SQLITE_OK) {
+        err = ledger_db_err(l, errstr, errstr_size, "opening");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(l->db, 1);
+    sqlite3_busy_timeout(l->db, opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000);
+    /* WAL lets `meterd records` read while the daemon writes; FULL makes a
+     * committed close survive power loss before the Kafka commit is sent. */
+    if ((err = ledger_exec(l,
+                           "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                           " PRAGMA foreign_keys=OFF; PRAGMA secure_delete=OFF;"
+                           " PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
+                           errstr, errstr_size)))
+        goto fail;
+    if ((err = migrate(l, !opts->must_exist, errstr, errstr_size)))
+        goto fail;
+    if ((err = load_writer_id(l, errstr, errstr_size)))
+        goto fail;
+    /* SQLite creates -wal and -shm with the database's mode; make sure. */
+    chmod(path, 0600);
+    *out = l;
+    return MTR_OK;
+fail:
+    mtr_ledger_free(l);
+    return err;
+}
+
+void mtr_ledger_free(mtr_ledger_t *ledger)
+{
+    if (!ledger)
+        return;
+    for (int i = 0; i < LS__COUNT; i++)
+        sqlite3_finalize(ledger->stmts[i]);
+    sqlite3_close_v2(ledger->db);
+    mtr_free(ledger->path);
+    mtr_free(ledger);
+}

@@ -1,0 +1,650 @@
+/* The close side of the ledger: the close transaction (close log,
+ * contributions, checkpoints), confirmation once Kafka has the commit,
+ * reconciliation of commits with an unknown outcome (with roll-back of
+ * unconfirmed contributions), and the decision that makes a record sendable:
+ * rounding with carry and the split of its units over its tag sets. */
+#include "emit/ledger_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/fault.h"
+#include "core/quantity.h"
+#include "core/tagset.h"
+
+/* A record added to after it was sent moves at most this many hours on. */
+#define MAX_HOPS (24 * 366)
+
+void ledger_ids_push(ledger_ids_t *l, int64_t id)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->ids = mtr_realloc(l->ids, l->cap * sizeof *l->ids);
+    }
+    l->ids[l->n++] = id;
+}
+
+mtr_err_t ledger_ids_collect(mtr_ledger_t *l, sqlite3_stmt *st, ledger_ids_t *out, char *errstr,
+                             size_t errstr_size)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ledger_ids_push(out, sqlite3_column_int64(st, 0));
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? MTR_OK : ledger_db_err(l, errstr, errstr_size, "reading ids");
+}
+
+/* ---- deciding a record ---- */
+
+typedef struct tag_share {
+    char *tags;
+    int64_t micro;
+    int64_t units;
+    int64_t rem; /* units * micro mod total, for largest remainder */
+} tag_share_t;
+
+/* Splits units over the tag sets in proportion to their micro-units so the
+ * integers sum exactly to units (largest remainder; ties to the first tag
+ * set in canonical order). */
+static void split_units(tag_share_t *s, size_t n, int64_t units)
+{
+    __int128 total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += s[i].micro;
+    if (n == 0)
+        return;
+    int64_t given = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (total == 0) {
+            s[i].units = i == 0 ? units : 0;
+            s[i].rem = 0;
+        } else {
+            __int128 p = (__int128)units * s[i].micro;
+            s[i].units = (int64_t)(p / total);
+            s[i].rem = (int64_t)(p % total);
+        }
+        given += s[i].units;
+    }
+    for (int64_t left = units - given; left > 0; left--) {
+        size_t best = 0;
+        for (size_t i = 1; i < n; i++)
+            if (s[i].rem > s[best].rem)
+                best = i;
+        s[best].units++;
+        s[best].rem = -1;
+    }
+}
+
+static mtr_err_t write_allocations(mtr_ledger_t *l, int64_t id, int64_t units, char *errstr,
+                                   size_t errstr_size)
+{
+    sqlite3_stmt *st = ledger_stmt(l, LS_CONTRIB_BY_TAGS, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    sqlite3_bind_int64(st, 1, id);
+    tag_share_t *s = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 4;
+            s = mtr_realloc(s, cap * sizeof *s);
+        }
+        s[n].tags = mtr_strdup((const char *)sqlite3_column_text(st, 0));
+        s[n].micro = sqlite3_column_int64(st, 1);
+        n++;
+    }
+    sqlite3_reset(st);
+    mtr_err_t err =
+        rc == SQLITE_DONE ? MTR_OK : ledger_db_err(l, errstr, errstr_size, "reading tag sets");
+    if (!err && n == 0 && units > 0) {
+        /* Units from the carry alone go to the untagged bucket. */
+        s = mtr_realloc(s, sizeof *s);
+        s[0] = (tag_share_t){.tags = mtr_strdup(""), .micro = 0};
+        n = 1;
+    }
+    split_units(s, n, units);
+    for (size_t i = 0; !err && i < n; i++) {
+        if (s[i].units == 0)
+            continue;
+        sqlite3_stmt *add = ledger_stmt(l, LS_ALLOC_ADD, errstr, errstr_size);
+        if (!add) {
+            err = MTR_ERR_DB;
+            break;
+        }
+        sqlite3_bind_int64(add, 1, id);
+        sqlite3_bind_text(add, 2, s[i].tags, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(add, 3, s[i].units);
+        err = ledger_step_done(l, add, errstr, errstr_size, "writing an allocation");
+    }
+    for (size_t i = 0; i < n; i++)
+        mtr_free(s[i].tags);
+    mtr_free(s);
+    return err;
+}
+
+static mtr_err_t decide(mtr_ledger_t *l, const mtr_ledger_record_t *r, char *errstr,
+                        size_t errstr_size)
+{
+    mtr_ledger_key_t key = {r->scope_kind, r->scope, r->customer_kind, r->customer, r->dimension};
+    sqlite3_stmt *st = ledger_stmt(l, LS_CARRY_GET, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    ledger_bind_key(st, 1, &key);
+    int64_t carry = 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        carry = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+
+    int64_t total, units, rem;
+    if (!mtr_quantity_add(r->quantity_micro, carry, &total))
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_OVERFLOW,
+                           "ledger: record %lld: usage plus carry overflows", (long long)r->id);
+    mtr_quantity_round(total, r->rounding, &units, &rem);
+    if (units < 0) {
+        /* A negative carry left by another rounding rule: keep it for later
+         * hours instead of billing a negative quantity. */
+        units = 0;
+        rem = total;
+    }
+    if (!(st = ledger_stmt(l, LS_CARRY_SET, errstr, errstr_size)))
+        return MTR_ERR_DB;
+    ledger_bind_key(st, 1, &key);
+    sqlite3_bind_int64(st, 6, rem);
+    mtr_err_t err = ledger_step_done(l, st, errstr, errstr_size, "writing the carry");
+    if (err || (err = write_allocations(l, r->id, units, errstr, errstr_size)))
+        return err;
+
+    int64_t aws = units + r->moved_in;
+    mtr_ledger_status_t status = MTR_LEDGER_SENDABLE;
+    char why[160] = "";
+    if (aws > MTR_EMIT_MAX_QUANTITY) {
+        status = MTR_LEDGER_PARKED;
+        snprintf(why, sizeof why, "quantity %lld exceeds AWS's maximum %lld; split it by hand",
+                 (long long)aws, (long long)MTR_EMIT_MAX_QUANTITY);
+    }
+    if (!(st = ledger_stmt(l, LS_REC_DECIDE, errstr, errstr_size)))
+        return MTR_ERR_DB;
+    sqlite3_bind_int64(st, 1, r->id);
+    sqlite3_bind_int64(st, 2, aws);
+    sqlite3_bind_int(st, 3, (int)status);
+    if (why[0])
+        sqlite3_bind_text(st, 4, why, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, ledger_now(l));
+    return ledger_step_done(l, st, errstr, errstr_size, "deciding a record");
+}
+
+mtr_err_t ledger_settle(mtr_ledger_t *l, int64_t record_id, char *errstr, size_t errstr_size)
+{
+    mtr_ledger_record_t r;
+    mtr_err_t err = ledger_record_load(l, record_id, &r, errstr, errstr_size);
+    if (err == MTR_ERR_NOT_FOUND)
+        return MTR_OK;
+    if (err)
+        return err;
+    int64_t unconfirmed = 0, contributions = 0;
+    if (r.status != MTR_LEDGER_PENDING_COMMIT)
+        goto done;
+    sqlite3_stmt *cnt = ledger_stmt(l, LS_REC_PENDING_UNCONFIRMED, errstr, errstr_size);
+    if (!cnt) {
+        err = MTR_ERR_DB;
+        goto done;
+    }
+    sqlite3_bind_int64(cnt, 1, record_id);
+    int rc = sqlite3_step(cnt);
+    if (rc == SQLITE_ROW) {
+        contributions = sqlite3_column_int64(cnt, 0);
+        unconfirmed = sqlite3_column_int64(cnt, 1);
+    }
+    sqlite3_reset(cnt);
+    if (rc != SQLITE_ROW) {
+        err = ledger_db_err(l, errstr, errstr_size, "counting contributions");
+        goto done;
+    }
+    if (unconfirmed > 0)
+        goto done;
+    if (contributions == 0 && r.moved_in == 0) {
+        /* Everything in it was rolled back: it never existed. */
+        sqlite3_stmt *st = ledger_stmt(l, LS_REC_DELETE, errstr, errstr_size);
+        if (!st) {
+            err = MTR_ERR_DB;
+            goto done;
+        }
+        sqlite3_bind_int64(st, 1, record_id);
+        err = ledger_step_done(l, st, errstr, errstr_size, "deleting an empty record");
+        goto done;
+    }
+    err = decide(l, &r, errstr, errstr_size);
+done:
+    mtr_ledger_record_clear(&r);
+    return err;
+}
+
+/* ---- the close transaction ---- */
+
+static bool has_partition(const mtr_ledger_close_t *c, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < c->n_checkpoints; i++)
+        if (c->checkpoints[i].partition == partition && !strcmp(c->checkpoints[i].topic, topic))
+            return true;
+    return false;
+}
+
+static mtr_err_t check_contribution(const mtr_ledger_close_t *c, size_t i, char *errstr,
+                                    size_t errstr_size)
+{
+    const mtr_ledger_contribution_t *x = &c->contributions[i];
+    const mtr_ledger_key_t *k = &x->key;
+    const char *bad = NULL;
+    if (!k->scope || !k->scope[0])
+        bad = "an empty scope";
+    else if (!k->customer || !k->customer[0])
+        bad = "an empty customer";
+    else if (!k->dimension || !k->dimension[0])
+        bad = "an empty dimension";
+    else if ((unsigned)k->scope_kind > MTR_LEDGER_SCOPE_LICENSE ||
+             (unsigned)k->customer_kind > MTR_LEDGER_CUSTOMER_ACCOUNT)
+        bad = "an unknown scope or customer kind";
+    else if (x->hour_ms != mtr_hour_floor_ms(x->hour_ms))
+        bad = "an hour that is not the start of a UTC hour";
+    else if (x->quantity_micro < 0)
+        bad = "a negative quantity";
+    else if ((unsigned)x->rounding > MTR_ROUND_NEAREST)
+        bad = "an unknown rounding rule";
+    else if (!x->topic || !has_partition(c, x->topic, x->partition))
+        bad = "a partition without a checkpoint in this close";
+    else if (x->n_tags > MTR_TAGSET_MAX_TAGS)
+        bad = "more than 5 tags (AWS allows 5 per allocation)";
+    if (bad)
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
+                           "ledger close: contribution %zu has %s", i, bad);
+    return MTR_OK;
+}
+
+/* The canonical tag set of contribution i into out (MTR_TAGSET_MAX_BYTES
+ * + 1), validating what AWS will check anyway. */
+static mtr_err_t canonical_tags(const mtr_ledger_contribution_t *c, size_t i, char *out,
+                                char *errstr, size_t errstr_size)
+{
+    mtr_tag_view_t views[MTR_TAGSET_MAX_TAGS];
+    for (size_t t = 0; t < c->n_tags; t++) {
+        const mtr_emit_tag_t *tag = &c->tags[t];
+        if (!tag->key || !tag->key[0] || !tag->value || strlen(tag->key) > 100 ||
+            strlen(tag->value) > 256 || strpbrk(tag->key, "\x1e\x1f") ||
+            strpbrk(tag->value, "\x1e\x1f"))
+            return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
+                               "ledger close: contribution %zu: tag %zu needs a key of 1-100 and "
+                               "a value of 0-256 characters without control separators",
+                               i, t);
+        for (size_t u = 0; u < t; u++)
+            if (!strcmp(c->tags[u].key, tag->key))
+                return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
+                                   "ledger close: contribution %zu: tag key \"%s\" appears twice",
+                                   i, tag->key);
+        views[t] = (mtr_tag_view_t){tag->key, strlen(tag->key), tag->value, strlen(tag->value)};
+    }
+    size_t len = c->n_tags ? mtr_tagset_build(views, c->n_tags, out) : 0;
+    out[len] = '\0';
+    return MTR_OK;
+}
+
+/* Adds one contribution to its record, or, when that record is no longer
+ * pending, to the next hour's (see ledger.h). */
+static mtr_err_t place(mtr_ledger_t *l, int64_t close_id, const mtr_ledger_contribution_t *c,
+                       const char *tags, char *errstr, size_t errstr_size)
+{
+    int64_t h = c->hour_ms, intended = 0, id = 0, micro = 0;
+    bool created = false;
+    mtr_err_t err;
+    for (int hops = 0;; hops++, h += MTR_MS_PER_HOUR) {
+        if (hops > MAX_HOPS)
+            return mtr_err_set(errstr, errstr_size, MTR_ERR_STATE,
+                               "ledger close: no unsent hour within a year after %lld for "
+                               "customer %s dimension %s",
+                               (long long)c->hour_ms, c->key.customer, c->key.dimension);
+        ledger_rec_t rec;
+        bool found;
+        if ((err = ledger_rec_find(l, &c->key, h, &rec, &found, errstr, errstr_size)))
+            return err;
+        if (!found) {
+            if ((err = ledger_rec_insert(l, &c->key, h, c->rounding, MTR_LEDGER_PENDING_COMMIT, -1,
+                                         c->quantity_micro, &id, errstr, errstr_size)))
+                return err;
+            created = true;
+            break;
+        }
+        if (rec.status == MTR_LEDGER_PENDING_COMMIT) {
+            id = rec.id;
+            micro = rec.quantity_micro;
+            break;
+        }
+        if (!intended)
+            intended = rec.id;
+    }
+    sqlite3_stmt *st;
+    if (!created) {
+        if (!mtr_quantity_add(micro, c->quantity_micro, &micro))
+            return mtr_err_set(errstr, errstr_size, MTR_ERR_OVERFLOW,
+                               "ledger close: usage of customer %s dimension %s overflows",
+                               c->key.customer, c->key.dimension);
+        if (!(st = ledger_stmt(l, LS_REC_SET_MICRO, errstr, errstr_size)))
+            return MTR_ERR_DB;
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, micro);
+        sqlite3_bind_int(st, 3, (int)c->rounding);
+        sqlite3_bind_int64(st, 4, ledger_now(l));
+        if ((err = ledger_step_done(l, st, errstr, errstr_size, "adding usage")))
+            return err;
+    }
+    if (!(st = ledger_stmt(l, LS_CONTRIB_INSERT, errstr, errstr_size)))
+        return MTR_ERR_DB;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, close_id);
+    sqlite3_bind_text(st, 3, c->topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, c->partition);
+    sqlite3_bind_text(st, 5, tags, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, c->quantity_micro);
+    sqlite3_bind_int64(st, 7, intended);
+    if ((err = ledger_step_done(l, st, errstr, errstr_size, "writing a contribution")))
+        return err;
+    if (!intended)
+        return MTR_OK;
+    int64_t contribution_id = sqlite3_last_insert_rowid(l->db);
+    if (!(st = ledger_stmt(l, LS_PROV_INSERT, errstr, errstr_size)))
+        return MTR_ERR_DB;
+    sqlite3_bind_int64(st, 1, intended);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_bind_int64(st, 3, c->quantity_micro);
+    sqlite3_bind_int64(st, 4, -1);
+    sqlite3_bind_text(st, 5, "added_after_send", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, contribution_id);
+    sqlite3_bind_int64(st, 7, ledger_now(l));
+    return ledger_step_done(l, st, errstr, errstr_size, "writing provenance");
+}
+
+/* The confirmed checkpoint (-1 when none) and the newest pending offset. */
+mtr_err_t ledger_partition_state(mtr_ledger_t *l, const char *topic, int32_t partition,
+                                 mtr_ledger_checkpoint_t *out, char *errstr, size_t errstr_size)
+{
+    *out = (mtr_ledger_checkpoint_t){.commit_offset = -1, .pending_offset = -1};
+    sqlite3_stmt *st = ledger_stmt(l, LS_CKPT_GET, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, partition);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->commit_offset = sqlite3_column_int64(st, 0);
+        const char *tail = (const char *)sqlite3_column_text(st, 1);
+        out->close_log_tail = tail ? mtr_strdup(tail) : NULL;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return ledger_db_err(l, errstr, errstr_size, "reading a checkpoint");
+    if (!(st = ledger_stmt(l, LS_PART_MAX_PENDING, errstr, errstr_size)))
+        return MTR_ERR_DB;
+    sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, partition);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        out->pending_parts = (size_t)sqlite3_column_int64(st, 1);
+        if (out->pending_parts)
+            out->pending_offset = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? MTR_OK : ledger_db_err(l, errstr, errstr_size, "reading a close");
+}
+
+mtr_err_t mtr_ledger_checkpoint_get(mtr_ledger_t *ledger, const char *topic, int32_t partition,
+                                    mtr_ledger_checkpoint_t *out, char *errstr, size_t errstr_size)
+{
+    mtr_err_t err = ledger_partition_state(ledger, topic, partition, out, errstr, errstr_size);
+    if (err) {
+        mtr_free(out->close_log_tail);
+        out->close_log_tail = NULL;
+    }
+    return err;
+}
+
+static mtr_err_t write_part(mtr_ledger_t *l, int64_t close_id,
+                            const mtr_ledger_partition_checkpoint_t *cp, char *errstr,
+                            size_t errstr_size)
+{
+    if (!cp->topic || !cp->topic[0] || cp->partition < 0 || cp->commit_offset < 0)
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
+                           "ledger close: checkpoint needs a topic, a partition >= 0 and a "
+                           "commit offset >= 0");
+    mtr_ledger_checkpoint_t now;
+    mtr_err_t err = ledger_partition_state(l, cp->topic, cp->partition, &now, errstr, errstr_size);
+    mtr_free(now.close_log_tail);
+    if (err)
+        return err;
+    int64_t floor = now.commit_offset > now.pending_offset ? now.commit_offset : now.pending_offset;
+    if (cp->commit_offset < floor)
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_STATE,
+                           "ledger close: %s[%d]: commit offset %lld is below the ledger's %lld; "
+                           "committed offsets never go backwards",
+                           cp->topic, cp->partition, (long long)cp->commit_offset,
+                           (long long)floor);
+    sqlite3_stmt *st = ledger_stmt(l, LS_PART_INSERT, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    sqlite3_bind_int64(st, 1, close_id);
+    sqlite3_bind_text(st, 2, cp->topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, cp->partition);
+    sqlite3_bind_int64(st, 4, cp->commit_offset);
+    sqlite3_bind_text(st, 5, cp->close_log_tail, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, ledger_now(l));
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
+                           "ledger close: %s[%d] has two checkpoints in one close", cp->topic,
+                           cp->partition);
+    return rc == SQLITE_DONE ? MTR_OK : ledger_db_err(l, errstr, errstr_size, "writing a close");
+}
+
+static mtr_err_t write_entry(mtr_ledger_t *l, int64_t close_id, const mtr_ledger_close_t *c,
+                             const mtr_ledger_close_entry_t *e, char *errstr, size_t errstr_size)
+{
+    if (!e->topic || !has_partition(c, e->topic, e->partition) || e->close_offset < 0 ||
+        e->hour_ms != mtr_hour_floor_ms(e->hour_ms))
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
+                           "ledger close: close-log entry needs a partition checkpointed in the "
+                           "same close, an offset >= 0 and the start of a UTC hour");
+    sqlite3_stmt *st = ledger_stmt(l, LS_CLOSELOG_EXISTS, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    sqlite3_bind_text(st, 1, e->topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, e->partition);
+    sqlite3_bind_int64(st, 3, e->hour_ms);
+    int rc = sqlite3_step(st);
+    int64_t by = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_STATE,
+                           "ledger close: %s[%d] hour %lld was already closed by close %lld; an "
+                           "hour closes once",
+                           e->topic, e->partition, (long long)e->hour_ms, (long long)by);
+    if (!(st = ledger_stmt(l, LS_CLOSELOG_INSERT, errstr, errstr_size)))
+        return MTR_ERR_DB;
+    sqlite3_bind_text(st, 1, e->topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, e->partition);
+    sqlite3_bind_int64(st, 3, e->hour_ms);
+    sqlite3_bind_int64(st, 4, e->close_offset);
+    sqlite3_bind_int64(st, 5, close_id);
+    return ledger_step_done(l, st, errstr, errstr_size, "writing the close log");
+}
+
+mtr_err_t mtr_ledger_close(mtr_ledger_t *ledger, const mtr_ledger_close_t *close, int64_t *close_id,
+                           char *errstr, size_t errstr_size)
+{
+    mtr_ledger_t *l = ledger;
+    if (close->n_checkpoints == 0)
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
+                           "ledger close: no partition checkpoint; a close names its partitions");
+    mtr_err_t err = ledger_begin(l, errstr, errstr_size);
+    if (err)
+        return err;
+    sqlite3_stmt *st = ledger_stmt(l, LS_CLOSE_INSERT, errstr, errstr_size);
+    if (!st) {
+        err = MTR_ERR_DB;
+        goto fail;
+    }
+    sqlite3_bind_int64(st, 1, ledger_now(l));
+    if ((err = ledger_step_done(l, st, errstr, errstr_size, "writing a close")))
+        goto fail;
+    int64_t id = sqlite3_last_insert_rowid(l->db);
+    for (size_t i = 0; i < close->n_checkpoints; i++)
+        if ((err = write_part(l, id, &close->checkpoints[i], errstr, errstr_size)))
+            goto fail;
+    for (size_t i = 0; i < close->n_entries; i++)
+        if ((err = write_entry(l, id, close, &close->entries[i], errstr, errstr_size)))
+            goto fail;
+    for (size_t i = 0; i < close->n_contributions; i++) {
+        const mtr_ledger_contribution_t *c = &close->contributions[i];
+        char tagset[MTR_TAGSET_MAX_BYTES + 1];
+        if ((err = check_contribution(close, i, errstr, errstr_size)) ||
+            (err = canonical_tags(c, i, tagset, errstr, errstr_size)) ||
+            (err = place(l, id, c, tagset, errstr, errstr_size)))
+            goto fail;
+    }
+    MTR_FAULT("ledger.close.in_txn");
+    if ((err = ledger_commit(l, errstr, errstr_size)))
+        return err;
+    *close_id = id;
+    return MTR_OK;
+fail:
+    ledger_rollback(l);
+    return err;
+}
+
+/* ---- confirming and rolling back close parts ---- */
+
+mtr_err_t ledger_set_part_state(mtr_ledger_t *l, int64_t close_id, const char *topic,
+                                int32_t partition, int state, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *st = ledger_stmt(l, LS_PART_SET_STATE, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    sqlite3_bind_int64(st, 1, close_id);
+    sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, partition);
+    sqlite3_bind_int(st, 4, state);
+    sqlite3_bind_int64(st, 5, ledger_now(l));
+    return ledger_step_done(l, st, errstr, errstr_size, "updating a close");
+}
+
+mtr_err_t ledger_set_checkpoint(mtr_ledger_t *l, const char *topic, int32_t partition,
+                                int64_t offset, const char *tail, const char *source, char *errstr,
+                                size_t errstr_size)
+{
+    sqlite3_stmt *st = ledger_stmt(l, LS_CKPT_SET, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, partition);
+    sqlite3_bind_int64(st, 3, offset);
+    sqlite3_bind_text(st, 4, tail, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, ledger_now(l));
+    return ledger_step_done(l, st, errstr, errstr_size, "writing a checkpoint");
+}
+
+mtr_err_t ledger_settle_close(mtr_ledger_t *l, int64_t close_id, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *st = ledger_stmt(l, LS_RECORDS_OF_CLOSE, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    sqlite3_bind_int64(st, 1, close_id);
+    ledger_ids_t ids = {0};
+    mtr_err_t err = ledger_ids_collect(l, st, &ids, errstr, errstr_size);
+    for (size_t i = 0; !err && i < ids.n; i++)
+        err = ledger_settle(l, ids.ids[i], errstr, errstr_size);
+    mtr_free(ids.ids);
+    return err;
+}
+
+mtr_err_t ledger_confirm_part(mtr_ledger_t *l, int64_t close_id, const char *topic,
+                              int32_t partition, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *st = ledger_stmt(l, LS_PART_GET, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    sqlite3_bind_int64(st, 1, close_id);
+    sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, partition);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return ledger_db_err(l, errstr, errstr_size, "reading a close part");
+    }
+    int64_t offset = sqlite3_column_int64(st, 0);
+    const char *t = (const char *)sqlite3_column_text(st, 1);
+    char *tail = t ? mtr_strdup(t) : NULL;
+    sqlite3_reset(st);
+    mtr_err_t err = ledger_set_part_state(l, close_id, topic, partition, LEDGER_PART_CONFIRMED,
+                                          errstr, errstr_size);
+    if (!err)
+        err =
+            ledger_set_checkpoint(l, topic, partition, offset, tail, "close", errstr, errstr_size);
+    mtr_free(tail);
+    return err;
+}
+
+mtr_err_t mtr_ledger_confirm_commit(mtr_ledger_t *ledger, int64_t close_id, char *errstr,
+                                    size_t errstr_size)
+{
+    mtr_ledger_t *l = ledger;
+    mtr_err_t err = ledger_begin(l, errstr, errstr_size);
+    if (err)
+        return err;
+    sqlite3_stmt *st = ledger_stmt(l, LS_PARTS_OF_CLOSE, errstr, errstr_size);
+    if (!st) {
+        err = MTR_ERR_DB;
+        goto fail;
+    }
+    sqlite3_bind_int64(st, 1, close_id);
+    /* Collect first: confirming updates the rows being read. */
+    struct part {
+        char *topic;
+        int32_t partition;
+        int state;
+    } *parts = NULL;
+    size_t n = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        parts = mtr_realloc(parts, (n + 1) * sizeof *parts);
+        parts[n].topic = mtr_strdup((const char *)sqlite3_column_text(st, 0));
+        parts[n].partition = sqlite3_column_int(st, 1);
+        parts[n].state = sqlite3_column_int(st, 4);
+        n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        err = ledger_db_err(l, errstr, errstr_size, "reading a close");
+    else if (n == 0)
+        err = mtr_err_set(errstr, errstr_size, MTR_ERR_NOT_FOUND,
+                          "ledger: close %lld does not exist", (long long)close_id);
+    for (size_t i = 0; !err && i < n; i++) {
+        if (parts[i].state == LEDGER_PART_ROLLED_BACK)
+            err = mtr_err_set(errstr, errstr_size, MTR_ERR_STATE,
+                              "ledger: close %lld of %s[%d] was rolled back by reconciliation; "
+                              "its usage is counted again from Kafka's offset",
+                              (long long)close_id, parts[i].topic, parts[i].partition);
+        else if (parts[i].state == LEDGER_PART_PENDING)
+            err = ledger_confirm_part(l, close_id, parts[i].topic, parts[i].partition, errstr,
+                                      errstr_size);
+    }
+    for (size_t i = 0; i < n; i++)
+        mtr_free(parts[i].topic);
+    mtr_free(parts);
+    if (!err)
+        err = ledger_settle_close(l, close_id, errstr, errstr_size);
+    if (err)
+        goto fail;
+    return ledger_commit(l, errstr, errstr_size);
+fail:
+    ledger_rollback(l);
+    return err;
+}

@@ -1,0 +1,161 @@
+/* Internals of the ledger shared by emit/ledger*.c: the handle, the cached
+ * prepared statements, transaction helpers, record placement and the
+ * decision that turns a pending record sendable. Nothing outside emit/ and
+ * the ledger's own tests includes this header. */
+#ifndef MTR_LEDGER_INT_H
+#define MTR_LEDGER_INT_H
+
+#include <sqlite3.h>
+
+#include "emit/ledger.h"
+
+/* Cached statements, prepared on first use and reset after each use. */
+typedef enum ledger_stmt_id {
+    LS_BEGIN,
+    LS_COMMIT,
+    LS_ROLLBACK,
+    LS_REC_FIND,
+    LS_REC_GET,
+    LS_REC_INSERT,
+    LS_REC_SET_MICRO,
+    LS_REC_DECIDE,
+    LS_REC_DELETE,
+    LS_REC_ADD_MOVED_IN,
+    LS_REC_SET_STALE,
+    LS_REC_STALE_CANDIDATES,
+    LS_REC_NEXT_OPEN,
+    LS_REC_TAKE,
+    LS_REC_MARK_IN_FLIGHT,
+    LS_REC_RESULT,
+    LS_REC_REQUEUE,
+    LS_REC_PENDING_UNCONFIRMED,
+    LS_CONTRIB_INSERT,
+    LS_CONTRIB_BY_TAGS,
+    LS_CONTRIB_OF_PART,
+    LS_CONTRIB_DELETE_PART,
+    LS_RECORDS_OF_CLOSE,
+    LS_PROV_INSERT,
+    LS_PROV_DELETE_PART,
+    LS_ALLOC_ADD,
+    LS_ALLOC_GET,
+    LS_CARRY_GET,
+    LS_CARRY_SET,
+    LS_CLOSE_INSERT,
+    LS_PART_INSERT,
+    LS_PART_GET,
+    LS_PART_SET_STATE,
+    LS_PARTS_OF_CLOSE,
+    LS_PARTS_PENDING,
+    LS_PART_MAX_PENDING,
+    LS_CLOSELOG_INSERT,
+    LS_CLOSELOG_EXISTS,
+    LS_CLOSELOG_OF_PART,
+    LS_CLOSELOG_DELETE_PART,
+    LS_CKPT_GET,
+    LS_CKPT_SET,
+    LS__COUNT
+} ledger_stmt_id_t;
+
+struct mtr_ledger {
+    sqlite3 *db;
+    char *path;
+    mtr_clock_t *clock;
+    int64_t max_record_age_ms;
+    char writer_id[17];
+    sqlite3_stmt *stmts[LS__COUNT];
+};
+
+/* A reset statement ready for binding, or NULL with errstr filled. */
+sqlite3_stmt *ledger_stmt(mtr_ledger_t *l, ledger_stmt_id_t id, char *errstr, size_t errstr_size);
+/* MTR_ERR_DB with the SQLite message and what was being done. */
+mtr_err_t ledger_db_err(mtr_ledger_t *l, char *errstr, size_t errstr_size, const char *what);
+/* Steps a statement that returns no rows, then resets it. */
+mtr_err_t ledger_step_done(mtr_ledger_t *l, sqlite3_stmt *st, char *errstr, size_t errstr_size,
+                           const char *what);
+mtr_err_t ledger_exec(mtr_ledger_t *l, const char *sql, char *errstr, size_t errstr_size);
+
+mtr_err_t ledger_begin(mtr_ledger_t *l, char *errstr, size_t errstr_size);
+mtr_err_t ledger_commit(mtr_ledger_t *l, char *errstr, size_t errstr_size);
+/* Rolls back if a transaction is open; never fails (the error is logged). */
+void ledger_rollback(mtr_ledger_t *l);
+
+static inline int64_t ledger_now(mtr_ledger_t *l)
+{
+    return mtr_clock_wall_ms(l->clock);
+}
+
+/* Binds the five key columns at positions first..first+4. */
+void ledger_bind_key(sqlite3_stmt *st, int first, const mtr_ledger_key_t *key);
+
+/* Fills an allocation's tags from a canonical tag set (core/tagset.h),
+ * strdup'ing every string (freed by mtr_ledger_record_clear). false for
+ * text that is not a canonical tag set. */
+bool ledger_tags_decode(const char *text, mtr_emit_allocation_t *a);
+
+/* A record row as placement and folding need it. */
+typedef struct ledger_rec {
+    int64_t id;
+    mtr_ledger_status_t status;
+    int64_t quantity_micro;
+    int64_t aws_quantity; /* -1: undecided */
+    int64_t moved_in;
+    int attempts;
+    int64_t hour_ms;
+} ledger_rec_t;
+
+/* Looks up (key, hour); *found false when absent. */
+mtr_err_t ledger_rec_find(mtr_ledger_t *l, const mtr_ledger_key_t *key, int64_t hour_ms,
+                          ledger_rec_t *out, bool *found, char *errstr, size_t errstr_size);
+/* A new record holding quantity_micro of usage. */
+mtr_err_t ledger_rec_insert(mtr_ledger_t *l, const mtr_ledger_key_t *key, int64_t hour_ms,
+                            mtr_rounding_t rounding, mtr_ledger_status_t status,
+                            int64_t aws_quantity, int64_t quantity_micro, int64_t *id, char *errstr,
+                            size_t errstr_size);
+
+/* Turns a pending_commit record whose contributions are all confirmed into
+ * a sendable one (deciding units, carry and allocations), or deletes it when
+ * nothing is left in it. No-op for other records. */
+mtr_err_t ledger_settle(mtr_ledger_t *l, int64_t record_id, char *errstr, size_t errstr_size);
+
+/* A growable list of row ids. */
+typedef struct ledger_ids {
+    int64_t *ids;
+    size_t n, cap;
+} ledger_ids_t;
+
+void ledger_ids_push(ledger_ids_t *l, int64_t id);
+/* Runs a bound statement and collects column 0 of every row. */
+mtr_err_t ledger_ids_collect(mtr_ledger_t *l, sqlite3_stmt *st, ledger_ids_t *out, char *errstr,
+                             size_t errstr_size);
+
+/* States of a close part (stored). */
+enum { LEDGER_PART_PENDING = 0, LEDGER_PART_CONFIRMED = 1, LEDGER_PART_ROLLED_BACK = 2 };
+
+mtr_err_t ledger_set_part_state(mtr_ledger_t *l, int64_t close_id, const char *topic,
+                                int32_t partition, int state, char *errstr, size_t errstr_size);
+/* Writes p's confirmed checkpoint unless it would move backwards. */
+mtr_err_t ledger_set_checkpoint(mtr_ledger_t *l, const char *topic, int32_t partition,
+                                int64_t offset, const char *tail, const char *source, char *errstr,
+                                size_t errstr_size);
+/* Marks one part confirmed and advances the checkpoint (never back). */
+mtr_err_t ledger_confirm_part(mtr_ledger_t *l, int64_t close_id, const char *topic,
+                              int32_t partition, char *errstr, size_t errstr_size);
+/* Settles every record the close contributed to. */
+mtr_err_t ledger_settle_close(mtr_ledger_t *l, int64_t close_id, char *errstr, size_t errstr_size);
+/* p's confirmed checkpoint and newest pending part (out->close_log_tail is
+ * mtr_free'd by the caller, also on error). */
+mtr_err_t ledger_partition_state(mtr_ledger_t *l, const char *topic, int32_t partition,
+                                 mtr_ledger_checkpoint_t *out, char *errstr, size_t errstr_size);
+
+/* Loads a record's key strings and columns (not allocations). */
+mtr_err_t ledger_record_load(mtr_ledger_t *l, int64_t id, mtr_ledger_record_t *out, char *errstr,
+                             size_t errstr_size);
+/* Fills out from a row of LEDGER_RECORD_COLUMNS starting at column 0. */
+void ledger_record_from_row(sqlite3_stmt *st, mtr_ledger_record_t *out);
+
+#define LEDGER_RECORD_COLUMNS                                                                      \
+    "id, scope_kind, scope, customer_kind, customer, dimension, hour_ms, quantity_micro, "         \
+    "aws_quantity, moved_in, rounding, status, attempts, metering_record_id, last_error, "         \
+    "moved_to, created_ms, updated_ms"
+
+#endif
