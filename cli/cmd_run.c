@@ -1,8 +1,9 @@
-/* `meterd run --config FILE`: the daemon. Consumes usage events from Kafka
- * and writes durable hourly records to the ledger, exactly once.
- * SIGTERM/SIGINT stop consumption, leave the group and exit 0 within
- * seconds (what is durable is already committed); a second signal exits at
- * once. */
+/* `meterd run --config FILE`: the daemon. Consumes usage events from Kafka,
+ * writes durable hourly records to the ledger exactly once, and sends them
+ * to the Metering Service from a sender thread as hours close.
+ * SIGTERM/SIGINT stop consumption, leave the group, finish the sending pass
+ * in progress and exit 0 within seconds (what is durable is already
+ * committed); a second signal exits at once. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "emit/ledger.h"
+#include "emit/sender.h"
 #include "ingest/ingest.h"
 
 static mtr_ingest_t *running;
@@ -31,25 +33,43 @@ static void on_signal(int sig)
         mtr_ingest_stop(running);
 }
 
+static void on_sendable(void *opaque, int64_t hour_ms, size_t records)
+{
+    (void)hour_ms;
+    (void)records;
+    if (opaque)
+        mtr_emit_sender_wake(opaque);
+}
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: meterd run --config FILE [--log-level debug|info|warn|error]\n"
+    fprintf(out, "usage: meterd run --config FILE [--no-send] [--log-level debug|info|warn|error]\n"
                  "\n"
                  "Consumes usage events from kafka.topics as a member of kafka.\"group.id\",\n"
-                 "sums them per customer, dimension and hour, and writes each closed hour to\n"
-                 "the ledger (ledger.path) exactly once. SIGTERM or SIGINT stops it cleanly.\n");
+                 "sums them per customer, dimension and hour, writes each closed hour to the\n"
+                 "ledger (ledger.path) exactly once, and sends its records to the Metering\n"
+                 "Service (aws.endpoint, or the regional endpoint of aws.region).\n"
+                 "SIGTERM or SIGINT stops it cleanly.\n"
+                 "\n"
+                 "  --no-send   only ingest: closed hours wait in the ledger as sendable\n"
+                 "              (a later run without --no-send sends them)\n");
 }
 
 int cmd_run(int argc, char **argv)
 {
     static const struct option options[] = {{"config", required_argument, NULL, 'c'},
                                             {"log-level", required_argument, NULL, 'l'},
+                                            {"no-send", no_argument, NULL, 'n'},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
+    int send = 1;
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:l:h", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:l:nh", options, NULL)) != -1) {
         switch (opt) {
+        case 'n':
+            send = 0;
+            break;
         case 'c':
             config_path = optarg;
             break;
@@ -97,9 +117,23 @@ int cmd_run(int argc, char **argv)
         return 1;
     }
 
+    mtr_emit_sender_t *sender = NULL;
+    if (send && (mtr_emit_sender_new(config, NULL, &sender, errstr, sizeof errstr) ||
+                 mtr_emit_sender_start(sender, errstr, sizeof errstr))) {
+        fprintf(stderr, "meterd run: sender: %s\n", errstr);
+        mtr_emit_sender_free(sender);
+        mtr_ledger_free(ledger);
+        mtr_config_free(config);
+        return 1;
+    }
+    if (!send)
+        mtr_info("run", "--no-send: closed hours stay sendable in the ledger");
+
+    mtr_ingest_options_t iopts = {.on_sendable = on_sendable, .opaque = sender};
     mtr_ingest_t *ing;
-    if (mtr_ingest_new(config, ledger, NULL, &ing, errstr, sizeof errstr)) {
+    if (mtr_ingest_new(config, ledger, &iopts, &ing, errstr, sizeof errstr)) {
         fprintf(stderr, "meterd run: %s\n", errstr);
+        mtr_emit_sender_free(sender);
         mtr_ledger_free(ledger);
         mtr_config_free(config);
         return 1;
@@ -121,6 +155,15 @@ int cmd_run(int argc, char **argv)
              (unsigned long long)st.closes);
     running = NULL;
     mtr_ingest_free(ing);
+    if (sender) {
+        mtr_emit_sender_stats_t ss;
+        mtr_emit_sender_stop(sender);
+        mtr_emit_sender_stats(sender, &ss);
+        mtr_info("run", "sender: %llu record(s) sent, %llu accepted",
+                 (unsigned long long)ss.records,
+                 (unsigned long long)ss.outcomes[MTR_EMIT_ACCEPTED]);
+        mtr_emit_sender_free(sender);
+    }
     mtr_ledger_free(ledger);
     mtr_config_free(config);
     if (err) {

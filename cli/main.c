@@ -9,6 +9,7 @@ static const struct command {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"demo", cmd_demo, "run the whole job end to end on embedded defaults"},
     {"run", cmd_run, "consume usage events and bill them (the daemon)"},
     {"records", cmd_records, "list ledger records (filters; table, CSV or JSON)"},
     {"config", cmd_config, "list the configuration properties or check a config file"},

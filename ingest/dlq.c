@@ -42,6 +42,7 @@ mtr_err_t mtr_ingest_dlq_new(const mtr_config_t *config, mtr_ingest_dlq_t **out,
             return err;
         }
         rd_kafka_conf_set_opaque(conf, dlq);
+        rd_kafka_conf_set_log_cb(conf, mtr_ingest_kafka_log);
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
         char kerr[512];
         dlq->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);

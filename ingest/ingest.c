@@ -8,16 +8,6 @@
 #include "ingest/ingest_int.h"
 #include "ingest/kafka_conf.h"
 
-static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    mtr_log_level_t l = level <= 3   ? MTR_LOG_ERROR
-                        : level <= 4 ? MTR_LOG_WARN
-                        : level <= 6 ? MTR_LOG_INFO
-                                     : MTR_LOG_DEBUG;
-    mtr_log(l, "kafka", "%s: %s", fac, buf);
-}
-
 static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     (void)opaque;
@@ -51,7 +41,7 @@ mtr_err_t mtr_ingest_new(const mtr_config_t *config, mtr_ledger_t *ledger,
     rd_kafka_conf_set_opaque(conf, ing);
     rd_kafka_conf_set_rebalance_cb(conf, mtr_ingest_on_rebalance);
     rd_kafka_conf_set_error_cb(conf, on_kafka_error);
-    rd_kafka_conf_set_log_cb(conf, on_kafka_log);
+    rd_kafka_conf_set_log_cb(conf, mtr_ingest_kafka_log);
     char kerr[512];
     ing->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr);
     if (!ing->rk) {

@@ -1,7 +1,10 @@
 /* librdkafka configuration for the consumer and the dead-letter producer. */
 #include "ingest/kafka_conf.h"
 
+#include <stdbool.h>
 #include <string.h>
+
+#include "core/log.h"
 
 typedef struct setting {
     const char *name;
@@ -35,6 +38,33 @@ static const setting_t producer_defaults[] = {
     {"log_level", "5"},
 };
 
+/* kafka.properties apply to both clients; these only mean something to a
+ * consumer, and librdkafka warns when a producer is given them. */
+static const char *const consumer_only_prefixes[] = {"group.",
+                                                     "fetch.",
+                                                     "session.timeout.ms",
+                                                     "heartbeat.interval.ms",
+                                                     "max.poll.interval.ms",
+                                                     "auto.offset.reset",
+                                                     "partition.assignment.strategy",
+                                                     "isolation.level",
+                                                     "enable.partition.eof",
+                                                     "enable.auto.",
+                                                     "auto.commit.",
+                                                     "queued.",
+                                                     "check.crcs",
+                                                     "coordinator.query.interval.ms",
+                                                     "consume.callback.max.messages",
+                                                     "offset.store."};
+
+static bool consumer_only(const char *name)
+{
+    for (size_t i = 0; i < sizeof consumer_only_prefixes / sizeof consumer_only_prefixes[0]; i++)
+        if (!strncmp(name, consumer_only_prefixes[i], strlen(consumer_only_prefixes[i])))
+            return true;
+    return false;
+}
+
 static mtr_err_t set(rd_kafka_conf_t *conf, const char *origin, const char *name, const char *value,
                      char *errstr, size_t errstr_size)
 {
@@ -59,6 +89,8 @@ static mtr_err_t build(const mtr_config_t *config, const setting_t *defaults, si
         err = set(conf, "kafka.", "group.id", config->kafka.group_id, errstr, errstr_size);
     for (size_t i = 0; i < config->kafka.n_properties && !err; i++) {
         const mtr_kv_t *kv = &config->kafka.properties[i];
+        if (!with_group && consumer_only(kv->key))
+            continue;
         for (size_t f = 0; f < n_forced; f++)
             if (!strcmp(kv->key, forced[f].name) && strcmp(kv->value, forced[f].value)) {
                 err = mtr_err_set(errstr, errstr_size, MTR_ERR_CONFIG,
@@ -94,4 +126,14 @@ mtr_err_t mtr_ingest_producer_conf(const mtr_config_t *config, rd_kafka_conf_t *
 {
     return build(config, producer_defaults, N(producer_defaults), producer_forced,
                  N(producer_forced), 0, out, errstr, errstr_size);
+}
+
+void mtr_ingest_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    mtr_log_level_t l = level <= 3   ? MTR_LOG_ERROR
+                        : level <= 4 ? MTR_LOG_WARN
+                        : level <= 6 ? MTR_LOG_INFO
+                                     : MTR_LOG_DEBUG;
+    mtr_log(l, "kafka", "%s: %s", fac, buf);
 }

@@ -21,4 +21,8 @@ mtr_err_t mtr_ingest_consumer_conf(const mtr_config_t *config, rd_kafka_conf_t *
 mtr_err_t mtr_ingest_producer_conf(const mtr_config_t *config, rd_kafka_conf_t **out, char *errstr,
                                    size_t errstr_size);
 
+/* librdkafka's log lines, routed into meterd's log with matching levels
+ * (for rd_kafka_conf_set_log_cb). */
+void mtr_ingest_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
 #endif
