@@ -41,6 +41,7 @@ typedef struct demo {
     char ledger_path[128];
     mtr_mock_cluster_t *cluster;
     mtr_emulator_t *emulator;
+    mtr_config_t *emulator_config; /* read by the emulator until it stops */
     mtr_config_t *config;
     mtr_ledger_t *ledger; /* the ingest thread's */
     mtr_ledger_t *reader; /* this thread's, for progress */
@@ -120,14 +121,12 @@ static int start_services(demo_t *d)
     /* The emulator reads the products from the same config; its port is
      * known only once it listens. */
     char *text = config_text(d, 0);
-    mtr_config_t *emu_cfg;
-    mtr_err_t err = mtr_config_load_string(text, &emu_cfg, NULL, errstr, sizeof errstr);
+    mtr_err_t err = mtr_config_load_string(text, &d->emulator_config, NULL, errstr, sizeof errstr);
     mtr_free(text);
     if (err)
         return fail("demo config", errstr);
     mtr_emulator_options_t eopts = {.host = "127.0.0.1"};
-    d->emulator = mtr_emulator_start(emu_cfg, &eopts, errstr, sizeof errstr);
-    mtr_config_free(emu_cfg);
+    d->emulator = mtr_emulator_start(d->emulator_config, &eopts, errstr, sizeof errstr);
     if (!d->emulator)
         return fail("Metering emulator", errstr);
 
@@ -359,6 +358,7 @@ static void shutdown_all(demo_t *d)
     mtr_ledger_free(d->reader);
     if (d->emulator)
         mtr_emulator_stop(d->emulator);
+    mtr_config_free(d->emulator_config);
     mtr_config_free(d->config);
     mtr_mock_cluster_destroy(d->cluster);
     demo_workload_free(&d->work);

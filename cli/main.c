@@ -10,6 +10,7 @@ static const struct command {
     const char *summary;
 } commands[] = {
     {"demo", cmd_demo, "run the whole job end to end on embedded defaults"},
+    {"sandbox", cmd_sandbox, "embedded Kafka + Metering emulator for your own producer"},
     {"run", cmd_run, "consume usage events and bill them (the daemon)"},
     {"records", cmd_records, "list ledger records (filters; table, CSV or JSON)"},
     {"config", cmd_config, "list the configuration properties or check a config file"},
