@@ -149,10 +149,10 @@ int cmd_run(int argc, char **argv)
     mtr_ingest_get_stats(ing, &st);
     mtr_info("run",
              "stopped: %llu message(s), %llu counted, %llu replayed, %llu rejected, %llu "
-             "close(s)",
+             "close(s), %llu customer-hour(s) spread over partitions",
              (unsigned long long)st.messages, (unsigned long long)st.counted,
              (unsigned long long)st.replayed, (unsigned long long)st.rejected,
-             (unsigned long long)st.closes);
+             (unsigned long long)st.closes, (unsigned long long)st.customers_split);
     running = NULL;
     mtr_ingest_free(ing);
     if (sender) {

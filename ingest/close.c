@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -289,6 +290,60 @@ static void table_contributions(mtr_ingest_t *ing, close_batch_t *b, const part_
     mtr_free(tagged_sum);
 }
 
+static int contribution_cmp(const void *pa, const void *pb)
+{
+    const mtr_ledger_contribution_t *a = *(const mtr_ledger_contribution_t *const *)pa;
+    const mtr_ledger_contribution_t *b = *(const mtr_ledger_contribution_t *const *)pb;
+    int c = strcmp(a->key.customer, b->key.customer);
+    if (c)
+        return c;
+    if (a->hour_ms != b->hour_ms)
+        return a->hour_ms < b->hour_ms ? -1 : 1;
+    c = strcmp(a->key.scope, b->key.scope);
+    if (c)
+        return c;
+    return (a->partition > b->partition) - (a->partition < b->partition);
+}
+
+static mtr_log_limiter_t split_limiter = MTR_LOG_LIMITER_INIT(5, 60000);
+
+/* Producers should key events by customer so that a customer lives in one
+ * partition: a customer spread over partitions that different instances own
+ * would be billed by each of them for the same hour. Counts (and warns
+ * about) each (customer, hour) this close saw in more than one partition. */
+static uint64_t count_split_customers(const close_batch_t *b)
+{
+    if (b->n_contribs < 2)
+        return 0;
+    const mtr_ledger_contribution_t **order = mtr_malloc(b->n_contribs * sizeof *order);
+    for (size_t i = 0; i < b->n_contribs; i++)
+        order[i] = &b->contribs[i];
+    qsort(order, b->n_contribs, sizeof *order, contribution_cmp);
+    uint64_t split = 0;
+    for (size_t i = 0; i < b->n_contribs;) {
+        size_t j = i + 1;
+        bool spread = false;
+        while (j < b->n_contribs && !strcmp(order[j]->key.customer, order[i]->key.customer) &&
+               order[j]->hour_ms == order[i]->hour_ms &&
+               !strcmp(order[j]->key.scope, order[i]->key.scope)) {
+            spread |= order[j]->partition != order[i]->partition;
+            j++;
+        }
+        if (spread) {
+            split++;
+            mtr_log_limited(&split_limiter, MTR_LOG_WARN, "ingest",
+                            "customer \"%s\" has events in partitions %" PRId32 " and %" PRId32
+                            " of %s in one hour; key events by customer, or two instances may "
+                            "bill the same hour",
+                            order[i]->key.customer, order[i]->partition, order[j - 1]->partition,
+                            order[i]->topic);
+        }
+        i = j;
+    }
+    mtr_free(order);
+    return split;
+}
+
 static void batch_free(mtr_ingest_t *ing, close_batch_t *b)
 {
     for (size_t i = 0; i < b->n_parts; i++) {
@@ -347,6 +402,7 @@ void mtr_ingest_close_due(mtr_ingest_t *ing)
                                                      p->commit_offset, p->meta};
     }
     link_tags(&b);
+    ing->customers_split += count_split_customers(&b);
     mtr_ledger_close_t close = {b.entries, b.n_entries, b.contribs, b.n_contribs, cps, b.n_parts};
     char errstr[512];
     int64_t close_id;

@@ -142,6 +142,7 @@ void mtr_ingest_get_stats(mtr_ingest_t *ing, mtr_ingest_stats_t *out)
     out->closes = ing->closes;
     out->records_written = ing->records_written;
     out->commit_failures = ing->commit_failures;
+    out->customers_split = ing->customers_split;
 }
 
 void mtr_ingest_free(mtr_ingest_t *ing)

@@ -30,6 +30,7 @@ struct mtr_ingest {
     uint64_t closes;
     uint64_t records_written;
     uint64_t commit_failures;
+    uint64_t customers_split;
 };
 
 void mtr_ingest_park_all(mtr_ingest_t *ing);
