@@ -120,52 +120,46 @@ static inline void mtr_agg_ix_prefetch(const mtr_agg_ix_t *ix, uint32_t fp)
     __builtin_prefetch(&ix->slots[fp & ix->mask], 0, 3);
 }
 
+/* One probe run over slots/mask from FP's home slot: sets RESULT to the
+ * first item whose fingerprint is FP and that EQ(CTX, item) accepts, and
+ * leaves RESULT alone when an empty slot comes first. */
+#define MTR_AGG_IX_PROBE_(SLOTS, MASK, FP, EQ, CTX, RESULT)                                        \
+    do {                                                                                           \
+        size_t pos_ = (FP) & (MASK);                                                               \
+        for (;;) {                                                                                 \
+            mtr_agg_slot_t s_ = (SLOTS)[pos_];                                                     \
+            if (s_.item == 0)                                                                      \
+                break;                                                                             \
+            if (s_.fp == (FP) && EQ((CTX), s_.item - 1)) {                                         \
+                (RESULT) = s_.item - 1;                                                            \
+                break;                                                                             \
+            }                                                                                      \
+            pos_ = (pos_ + 1) & (MASK);                                                            \
+        }                                                                                          \
+    } while (0)
+
+#define MTR_AGG_IX_ANY_(CTX, ITEM) 1
+
 /* The first item in the current array whose fingerprint matches (a
  * prefetch hint only: it may be another key), or UINT32_MAX. */
 static inline uint32_t mtr_agg_ix_first_candidate(const mtr_agg_ix_t *ix, uint32_t fp)
 {
-    size_t pos = fp & ix->mask;
-    for (;;) {
-        mtr_agg_slot_t s = ix->slots[pos];
-        if (s.item == 0)
-            return UINT32_MAX;
-        if (s.fp == fp)
-            return s.item - 1;
-        pos = (pos + 1) & ix->mask;
-    }
+    uint32_t item = UINT32_MAX;
+    MTR_AGG_IX_PROBE_(ix->slots, ix->mask, fp, MTR_AGG_IX_ANY_, NULL, item);
+    return item;
 }
 
-/* Finds the item whose key EQ(ctx, item) accepts, or UINT32_MAX. EQ is a
- * macro-like inline predicate so each user gets a specialised probe loop. */
+/* Finds the item whose key EQ(ctx, item) accepts, or UINT32_MAX: in the
+ * current array, then in the one being migrated from. EQ is a macro-like
+ * inline predicate so each user gets a specialised probe loop. */
 #define MTR_AGG_IX_FIND(IX, FP, EQ, CTX, RESULT)                                                   \
     do {                                                                                           \
         const mtr_agg_ix_t *ix_ = (IX);                                                            \
         uint32_t fp_ = (FP);                                                                       \
         (RESULT) = UINT32_MAX;                                                                     \
-        size_t pos_ = fp_ & ix_->mask;                                                             \
-        for (;;) {                                                                                 \
-            mtr_agg_slot_t s_ = ix_->slots[pos_];                                                  \
-            if (s_.item == 0)                                                                      \
-                break;                                                                             \
-            if (s_.fp == fp_ && EQ((CTX), s_.item - 1)) {                                          \
-                (RESULT) = s_.item - 1;                                                            \
-                break;                                                                             \
-            }                                                                                      \
-            pos_ = (pos_ + 1) & ix_->mask;                                                         \
-        }                                                                                          \
-        if ((RESULT) == UINT32_MAX && ix_->old) {                                                  \
-            pos_ = fp_ & ix_->old_mask;                                                            \
-            for (;;) {                                                                             \
-                mtr_agg_slot_t s_ = ix_->old[pos_];                                                \
-                if (s_.item == 0)                                                                  \
-                    break;                                                                         \
-                if (s_.fp == fp_ && EQ((CTX), s_.item - 1)) {                                      \
-                    (RESULT) = s_.item - 1;                                                        \
-                    break;                                                                         \
-                }                                                                                  \
-                pos_ = (pos_ + 1) & ix_->old_mask;                                                 \
-            }                                                                                      \
-        }                                                                                          \
+        MTR_AGG_IX_PROBE_(ix_->slots, ix_->mask, fp_, EQ, CTX, RESULT);                            \
+        if ((RESULT) == UINT32_MAX && ix_->old)                                                    \
+            MTR_AGG_IX_PROBE_(ix_->old, ix_->old_mask, fp_, EQ, CTX, RESULT);                      \
     } while (0)
 
 #endif

@@ -31,4 +31,19 @@ static inline bool mtr_agg_strings_equal(const mtr_agg_strings_t *s, uint32_t id
     return ((size_t)r[0] | ((size_t)r[1] << 8)) == len && memcmp(r + 2, bytes, len) == 0;
 }
 
+/* Prefetch hints for interning a string of this hash soon: the set slot,
+ * then (once that slot is likely in cache) the record of its first
+ * fingerprint match, which intern compares. Hints only: nothing changes. */
+static inline void mtr_agg_strings_prefetch_slot(const mtr_agg_strings_t *s, uint64_t hash)
+{
+    mtr_agg_ix_prefetch(&s->ix, (uint32_t)hash);
+}
+
+static inline void mtr_agg_strings_prefetch_record(const mtr_agg_strings_t *s, uint64_t hash)
+{
+    uint32_t id = mtr_agg_ix_first_candidate(&s->ix, (uint32_t)hash);
+    if (id != UINT32_MAX)
+        __builtin_prefetch(mtr_agg_strings_record(s, id), 0, 3);
+}
+
 #endif

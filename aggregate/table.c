@@ -197,13 +197,14 @@ static inline void fold(uint8_t agg, int64_t *value, int64_t *time_ms, uint64_t 
     (*count)++;
 }
 
-static uint32_t entry_insert(mtr_agg_table_t *t, const mtr_agg_update_t *u, uint64_t h)
+/* customer_hash: mtr_agg_strings_hash of the customer bytes. */
+static uint32_t entry_insert(mtr_agg_table_t *t, const mtr_agg_update_t *u, uint64_t h,
+                             uint64_t customer_hash)
 {
     assert(t->entries.count < UINT32_MAX - 1);
     uint32_t idx = (uint32_t)t->entries.count;
     entry_t *e = chunked_push(&t->entries, sizeof(entry_t));
-    e->customer = mtr_agg_strings_intern(t->strings, u->customer, u->customer_len,
-                                         mtr_agg_strings_hash(u->customer, u->customer_len));
+    e->customer = mtr_agg_strings_intern(t->strings, u->customer, u->customer_len, customer_hash);
     e->scope = u->scope;
     e->partition = u->partition;
     e->dimension = u->dimension;
@@ -255,14 +256,20 @@ static void alloc_update(mtr_agg_table_t *t, uint32_t key, const mtr_agg_update_
          u->time_ms);
 }
 
-static inline void apply(mtr_agg_table_t *t, const mtr_agg_update_t *u, uint64_t h)
+/* customer_hash: the customer's string hash if the caller has it, else 0
+ * (computed here when the key turns out to be new). */
+static inline void apply(mtr_agg_table_t *t, const mtr_agg_update_t *u, uint64_t h,
+                         uint64_t customer_hash)
 {
     assert(u->customer_len <= MTR_AGG_CUSTOMER_MAX);
     struct key_ctx c = {t, u};
     uint32_t idx;
     MTR_AGG_IX_FIND(&t->ix, (uint32_t)h, key_eq, &c, idx);
-    if (idx == UINT32_MAX)
-        idx = entry_insert(t, u, h);
+    if (idx == UINT32_MAX) {
+        if (!customer_hash)
+            customer_hash = mtr_agg_strings_hash(u->customer, u->customer_len);
+        idx = entry_insert(t, u, h, customer_hash);
+    }
     entry_t *e = entry_at(t, idx);
     fold(e->aggregation, &e->value, &e->time_ms, &e->count, &e->flags, u->quantity, u->time_ms);
     if (__builtin_expect(u->tagset != NULL, 0)) {
@@ -274,12 +281,12 @@ static inline void apply(mtr_agg_table_t *t, const mtr_agg_update_t *u, uint64_t
 void mtr_agg_table_update(mtr_agg_table_t *t, const mtr_agg_update_t *u)
 {
     mtr_agg_ix_migrate(&t->ix, MTR_AGG_IX_MIGRATE_PER_OP);
-    apply(t, u, key_hash(t, u));
+    apply(t, u, key_hash(t, u), 0);
 }
 
 void mtr_agg_table_update_batch(mtr_agg_table_t *t, const mtr_agg_update_t *updates, size_t n)
 {
-    uint64_t h[BLOCK];
+    uint64_t h[BLOCK], ch[BLOCK];
     uint32_t cand[BLOCK];
     for (size_t base = 0; base < n; base += BLOCK) {
         const mtr_agg_update_t *u = updates + base;
@@ -294,16 +301,35 @@ void mtr_agg_table_update_batch(mtr_agg_table_t *t, const mtr_agg_update_t *upda
          * lookup below decides), prefetched. The customer bytes are not
          * prefetched: finding them needs the entry itself (a dependent load
          * that stalls the loop), and measured slower; hot customers' bytes
-         * are in cache anyway, one copy serving all their dimensions. */
+         * are in cache anyway, one copy serving all their dimensions.
+         * An update with no candidate is almost surely a new key, which
+         * will intern its customer: hash the customer now and prefetch
+         * the string set's slot, so that miss overlaps the others. */
         for (size_t i = 0; i < m; i++) {
             cand[i] = mtr_agg_ix_first_candidate(&t->ix, (uint32_t)h[i]);
-            if (cand[i] != UINT32_MAX)
+            ch[i] = 0;
+            if (cand[i] != UINT32_MAX) {
                 __builtin_prefetch(entry_at(t, cand[i]), 1, 3);
+            } else {
+                ch[i] = mtr_agg_strings_hash(u[i].customer, u[i].customer_len);
+                mtr_agg_strings_prefetch_slot(t->strings, ch[i]);
+            }
+        }
+        /* Stage 2b: the customer records the lookups will compare: for a
+         * new key the interned one it will match (a customer seen with
+         * another dimension), for a candidate entry (prefetched above, so
+         * likely arrived by now) its own. */
+        for (size_t i = 0; i < m; i++) {
+            if (ch[i])
+                mtr_agg_strings_prefetch_record(t->strings, ch[i]);
+            else
+                __builtin_prefetch(
+                    mtr_agg_strings_record(t->strings, entry_at(t, cand[i])->customer), 0, 3);
         }
         /* Stage 3: apply, in order (several updates of one key in a block
          * see each other). */
         for (size_t i = 0; i < m; i++)
-            apply(t, &u[i], h[i]);
+            apply(t, &u[i], h[i], ch[i]);
     }
 }
 

@@ -1,11 +1,15 @@
 /* meterbench decode: raw JSON usage events → mtr_event_decode (decode only)
  * and → decode + aggregate into a shard's hour tables (the ingest worker's
- * path without Kafka), single thread. The events: 100k customers, 5
- * dimensions, time-ordered with jitter over two hours, timestamps mixed
- * between RFC 3339 (Z, offsets, fractions) and
- * epoch seconds/milliseconds, quantities as integers, decimals and decimal
- * strings, a fifth of them with tags. Each run prints events/s; the summary
- * gives the median and best, and the peak RSS. */
+ * path without Kafka), single thread, against cJSON's parse alone as the
+ * baseline in the same run. Two key spaces with the same event shapes:
+ * 100k customers x 5 dimensions (~1.6 events per key and hour, so nearly
+ * every update creates a key: the worst case) and 2k customers x 5 (keys
+ * mostly present, as in a busy hour). Events are time-ordered with jitter
+ * over two hours, timestamps mixed between RFC 3339 (Z, offsets,
+ * fractions) and epoch seconds/milliseconds, quantities as integers,
+ * decimals and decimal strings, a fifth of them with tags. Each run prints
+ * events/s per stage; the summary gives the median and best, each as a
+ * ratio to the parse-only median, the load average and the peak RSS. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -22,10 +26,9 @@
 #include "core/mem.h"
 #include "core/tagset.h"
 
-#define CUSTOMERS 100000
-#define BATCH     256
-#define START_MS  1795690800000LL /* 2026-11-26T11:00:00Z */
-#define SPAN_MS   (2 * 3600 * 1000LL)
+#define BATCH    256
+#define START_MS 1795690800000LL /* 2026-11-26T11:00:00Z */
+#define SPAN_MS  (2 * 3600 * 1000LL)
 
 static mtr_dimension_conf_t bench_dims[] = {
     {"api_calls", MTR_AGG_SUM, MTR_ROUND_UP, NULL},
@@ -35,6 +38,37 @@ static mtr_dimension_conf_t bench_dims[] = {
     {"data_gb", MTR_AGG_SUM, MTR_ROUND_NEAREST, NULL},
 };
 static mtr_product_conf_t bench_products[] = {{"prod-bench", bench_dims, 5}};
+
+/* Events/s of one timed pass by the wall clock and by the thread's CPU
+ * time: on a machine shared with other work the two differ, and the CPU
+ * figure is the per-core rate with the waits for the core left out. */
+typedef struct rate {
+    double wall;
+    double cpu;
+} rate_t;
+
+static uint64_t cpu_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+typedef struct stamp {
+    uint64_t wall, cpu;
+} stamp_t;
+
+static stamp_t stamp_now(void)
+{
+    return (stamp_t){mtr_bench_now_ns(), cpu_now_ns()};
+}
+
+static rate_t rate_since(stamp_t t0, size_t events)
+{
+    stamp_t t1 = stamp_now();
+    return (rate_t){(double)events * 1e9 / (double)(t1.wall - t0.wall),
+                    (double)events * 1e9 / (double)(t1.cpu - t0.cpu)};
+}
 
 typedef struct corpus {
     char *bytes;
@@ -74,7 +108,7 @@ static void format_time(char *out, size_t size, int64_t t_ms, int style)
     }
 }
 
-static void make_corpus(corpus_t *c, size_t n)
+static void make_corpus(corpus_t *c, size_t n, unsigned customers)
 {
     mtr_bench_rng_t rng = {7};
     size_t cap = n * 240;
@@ -87,7 +121,7 @@ static void make_corpus(corpus_t *c, size_t n)
     static const char *const teams[] = {"search", "ads", "infra", "ml"};
     for (size_t i = 0; i < n; i++) {
         char ts[64], tags[96] = "";
-        unsigned cust = (unsigned)mtr_bench_uniform(&rng, CUSTOMERS);
+        unsigned cust = (unsigned)mtr_bench_uniform(&rng, customers);
         unsigned dim = (unsigned)mtr_bench_uniform(&rng, 5);
         /* Roughly time-ordered, as a topic is: +-30 s of jitter. */
         int64_t t = START_MS + (int64_t)((double)i / (double)n * (double)SPAN_MS) - 30000 +
@@ -115,31 +149,31 @@ static void corpus_free(corpus_t *c)
 }
 
 /* The baseline: cJSON's parse alone, into the same kind of arena. */
-static double run_parse_only(const corpus_t *c)
+static rate_t run_parse_only(const corpus_t *c)
 {
     mtr_json_arena_t *arena = mtr_json_arena_new(0, 0);
     mtr_json_arena_t *prev = mtr_json_arena_activate(arena);
     size_t ok = 0;
-    uint64_t t0 = mtr_bench_now_ns();
+    stamp_t t0 = stamp_now();
     for (size_t i = 0; i < c->n; i++) {
         mtr_json_arena_reset(arena);
         ok += cJSON_ParseWithLengthOpts(c->bytes + c->off[i], c->len[i], NULL, 0) != NULL;
     }
-    uint64_t dt = mtr_bench_now_ns() - t0;
+    rate_t rate = rate_since(t0, c->n);
     mtr_json_arena_activate(prev);
     mtr_json_arena_free(arena);
     if (ok != c->n)
         fprintf(stderr, "decode: cJSON rejected %zu events\n", c->n - ok);
-    return (double)c->n * 1e9 / (double)dt;
+    return rate;
 }
 
 /* Decode only. Returns events/s; counts rejections (must be 0). */
-static double run_decode(mtr_event_decoder_t *dec, const corpus_t *c, size_t *rejected)
+static rate_t run_decode(mtr_event_decoder_t *dec, const corpus_t *c, size_t *rejected)
 {
     mtr_event_t ev;
     int64_t checksum = 0;
     *rejected = 0;
-    uint64_t t0 = mtr_bench_now_ns();
+    stamp_t t0 = stamp_now();
     for (size_t i = 0; i < c->n; i++) {
         if (mtr_event_decode(dec, c->bytes + c->off[i], c->len[i], NULL, &ev, NULL, 0) ==
             MTR_EVENT_OK)
@@ -147,10 +181,10 @@ static double run_decode(mtr_event_decoder_t *dec, const corpus_t *c, size_t *re
         else
             (*rejected)++;
     }
-    uint64_t dt = mtr_bench_now_ns() - t0;
+    rate_t rate = rate_since(t0, c->n);
     if (checksum == 42)
         fputs("", stderr); /* keeps the loop's work observable */
-    return (double)c->n * 1e9 / (double)dt;
+    return rate;
 }
 
 /* Decode + aggregate: the ingest worker's batching (customer and tag-set
@@ -163,12 +197,15 @@ typedef struct batch {
     size_t n, used;
 } batch_t;
 
-static double run_decode_aggregate(mtr_event_decoder_t *dec, const corpus_t *c, size_t *keys)
+/* The shard sizes its hour tables as the ingest worker would for the key
+ * space (customers x 5 dimensions). */
+static rate_t run_decode_aggregate(mtr_event_decoder_t *dec, const corpus_t *c, unsigned customers,
+                                   size_t *keys)
 {
-    mtr_agg_shard_t *shard = mtr_agg_shard_new(0, 2 * CUSTOMERS * 5 / 2);
+    mtr_agg_shard_t *shard = mtr_agg_shard_new(0, (size_t)customers * 5);
     batch_t *b = mtr_calloc(1, sizeof *b);
     mtr_event_t ev;
-    uint64_t t0 = mtr_bench_now_ns();
+    stamp_t t0 = stamp_now();
     for (size_t i = 0; i < c->n; i++) {
         if (mtr_event_decode(dec, c->bytes + c->off[i], c->len[i], NULL, &ev, NULL, 0) !=
             MTR_EVENT_OK)
@@ -202,7 +239,7 @@ static double run_decode_aggregate(mtr_event_decoder_t *dec, const corpus_t *c, 
     }
     if (b->n)
         mtr_agg_shard_update_batch(shard, b->hours, b->updates, b->n);
-    uint64_t dt = mtr_bench_now_ns() - t0;
+    rate_t rate = rate_since(t0, c->n);
     int64_t hours[8];
     size_t nh = mtr_agg_shard_hours(shard, hours, 8);
     *keys = 0;
@@ -210,33 +247,66 @@ static double run_decode_aggregate(mtr_event_decoder_t *dec, const corpus_t *c, 
         *keys += mtr_agg_table_count(mtr_agg_shard_table(shard, hours[h]));
     mtr_free(b);
     mtr_agg_shard_free(shard);
-    return (double)c->n * 1e9 / (double)dt;
+    return rate;
 }
 
 static int usage(FILE *out)
 {
-    fprintf(out, "usage: meterbench decode [--events N] [--runs R]\n"
-                 "  --events N  events in the corpus (default 1000000)\n"
-                 "  --runs R    timed runs of each benchmark (default 5)\n");
+    fprintf(out, "usage: meterbench decode [--events N] [--runs R] [--stage S]\n"
+                 "  --events N  events in each corpus (default 1000000)\n"
+                 "  --runs R    timed runs of each stage (default 5)\n"
+                 "  --stage S   run only stage S (parse, decode, agg100k, agg2k), e.g.\n"
+                 "              to profile it; parse runs too, as the baseline\n");
     return out == stdout ? 0 : 2;
+}
+
+/* The stages, run in turn within each run so that load from other
+ * processes falls on all of them alike. */
+enum { ST_PARSE, ST_DECODE, ST_AGG_WIDE, ST_AGG_NARROW, ST__COUNT };
+
+static const char *const stage_keys[ST__COUNT] = {"parse", "decode", "agg100k", "agg2k"};
+static const char *const stage_names[ST__COUNT] = {
+    [ST_PARSE] = "cJSON parse only",
+    [ST_DECODE] = "decode only",
+    [ST_AGG_WIDE] = "decode + aggregate, 100k x 5",
+    [ST_AGG_NARROW] = "decode + aggregate, 2k x 5",
+};
+
+#define WIDE_CUSTOMERS   100000u
+#define NARROW_CUSTOMERS 2000u
+
+static void print_load(const char *when)
+{
+    double load[3];
+    if (getloadavg(load, 3) == 3)
+        printf("load average %s: %.2f %.2f %.2f\n", when, load[0], load[1], load[2]);
 }
 
 int bench_decode_main(int argc, char **argv)
 {
     size_t n = 1000000;
-    int runs = 5;
+    int runs = 5, only = -1;
     static const struct option opts[] = {{"events", required_argument, NULL, 'n'},
                                          {"runs", required_argument, NULL, 'r'},
+                                         {"stage", required_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     optind = 1;
-    for (int ch; (ch = getopt_long(argc, argv, "n:r:h", opts, NULL)) != -1;) {
+    for (int ch; (ch = getopt_long(argc, argv, "n:r:s:h", opts, NULL)) != -1;) {
         switch (ch) {
         case 'n':
             n = strtoull(optarg, NULL, 10);
             break;
         case 'r':
             runs = atoi(optarg);
+            break;
+        case 's':
+            for (int st = 0; st < ST__COUNT; st++) {
+                if (strcmp(optarg, stage_keys[st]) == 0)
+                    only = st;
+            }
+            if (only < 0)
+                return usage(stderr);
             break;
         case 'h':
             return usage(stdout);
@@ -257,41 +327,76 @@ int bench_decode_main(int argc, char **argv)
     mtr_clock_manual_init(&clock, START_MS + SPAN_MS);
     mtr_event_decoder_t *dec = mtr_event_decoder_new(&cfg, &clock);
 
-    corpus_t c;
-    make_corpus(&c, n);
-    size_t total = c.off[n - 1] + c.len[n - 1];
-    printf("decode: %zu events, %.0f bytes/event, 100k customers x 5 dimensions\n", n,
+    corpus_t wide, narrow;
+    make_corpus(&wide, n, WIDE_CUSTOMERS);
+    make_corpus(&narrow, n, NARROW_CUSTOMERS);
+    size_t total = wide.off[n - 1] + wide.len[n - 1];
+    printf("decode: %zu events a corpus, %.0f bytes/event, 5 dimensions, 1 thread\n", n,
            (double)total / (double)n);
+    print_load("before");
 
-    double *rates = mtr_calloc((size_t)runs, sizeof *rates);
-    size_t rejected = 0, keys = 0;
-    run_decode(dec, &c, &rejected); /* warm-up */
-    for (int r = 0; r < runs; r++) {
-        rates[r] = run_parse_only(&c);
-        printf("  cJSON parse only   run %d: %.2f M events/s\n", r + 1, rates[r] / 1e6);
+    double *wall[ST__COUNT], *cpu[ST__COUNT];
+    for (int st = 0; st < ST__COUNT; st++) {
+        wall[st] = mtr_calloc((size_t)runs, sizeof *wall[st]);
+        cpu[st] = mtr_calloc((size_t)runs, sizeof *cpu[st]);
     }
-    double parse_med = mtr_bench_median(rates, (size_t)runs);
+    size_t rejected = 0, rej = 0, keys[ST__COUNT] = {0};
+    run_decode(dec, &wide, &rejected); /* warm-up */
     for (int r = 0; r < runs; r++) {
-        rates[r] = run_decode(dec, &c, &rejected);
-        printf("  decode only        run %d: %.2f M events/s\n", r + 1, rates[r] / 1e6);
+        printf("  run %d (M events/s, wall):", r + 1);
+        for (int st = 0; st < ST__COUNT; st++) {
+            if (only >= 0 && st != ST_PARSE && st != only)
+                continue;
+            rate_t rt;
+            switch (st) {
+            case ST_PARSE:
+                rt = run_parse_only(&wide);
+                break;
+            case ST_DECODE:
+                rt = run_decode(dec, &wide, &rej);
+                rejected += rej;
+                break;
+            case ST_AGG_WIDE:
+                rt = run_decode_aggregate(dec, &wide, WIDE_CUSTOMERS, &keys[st]);
+                break;
+            default:
+                rt = run_decode_aggregate(dec, &narrow, NARROW_CUSTOMERS, &keys[st]);
+                break;
+            }
+            wall[st][r] = rt.wall;
+            cpu[st][r] = rt.cpu;
+            printf("  %s %.2f", stage_keys[st], rt.wall / 1e6);
+        }
+        printf("\n");
     }
-    double dec_med = mtr_bench_median(rates, (size_t)runs),
-           dec_best = mtr_bench_best(rates, (size_t)runs);
-    for (int r = 0; r < runs; r++) {
-        rates[r] = run_decode_aggregate(dec, &c, &keys);
-        printf("  decode + aggregate run %d: %.2f M events/s (%zu keys)\n", r + 1, rates[r] / 1e6,
-               keys);
+    double parse_med = 0, parse_cpu_med = 0;
+    printf("%-29s %21s %15s %17s\n", "stage (M events/s)", "wall: median   best", "median/parse",
+           "cpu-time median");
+    for (int st = 0; st < ST__COUNT; st++) {
+        if (only >= 0 && st != ST_PARSE && st != only)
+            continue;
+        double best = mtr_bench_best(wall[st], (size_t)runs);
+        double med = mtr_bench_median(wall[st], (size_t)runs);
+        double cpu_med = mtr_bench_median(cpu[st], (size_t)runs);
+        if (st == ST_PARSE) {
+            parse_med = med;
+            parse_cpu_med = cpu_med;
+        }
+        printf("%-29s %14.2f %6.2f %14.0f%% %9.2f (%3.0f%%)", stage_names[st], med / 1e6,
+               best / 1e6, 100.0 * med / parse_med, cpu_med / 1e6, 100.0 * cpu_med / parse_cpu_med);
+        if (st >= ST_AGG_WIDE)
+            printf("  %zu keys", keys[st]);
+        printf("\n");
     }
-    double agg_med = mtr_bench_median(rates, (size_t)runs),
-           agg_best = mtr_bench_best(rates, (size_t)runs);
-    printf("cJSON parse only:   median %.2f M events/s\n", parse_med / 1e6);
-    printf("decode only:        median %.2f M events/s, best %.2f\n", dec_med / 1e6,
-           dec_best / 1e6);
-    printf("decode + aggregate: median %.2f M events/s, best %.2f (target >= 1.5)\n", agg_med / 1e6,
-           agg_best / 1e6);
+    printf("target: decode + aggregate >= 1.5 M events/s per core\n");
+    print_load("after");
     printf("rejected: %zu, peak RSS %ld KiB\n", rejected, mtr_bench_peak_rss_kb());
-    mtr_free(rates);
-    corpus_free(&c);
+    for (int st = 0; st < ST__COUNT; st++) {
+        mtr_free(wall[st]);
+        mtr_free(cpu[st]);
+    }
+    corpus_free(&wide);
+    corpus_free(&narrow);
     mtr_event_decoder_free(dec);
     return rejected ? 1 : 0;
 }

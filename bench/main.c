@@ -2,7 +2,9 @@
  *   meterbench all [args]       hotpath, then decode
  *   meterbench hotpath [args]   pre-decoded events into the hour table
  *   meterbench decode [args]    raw JSON decode + aggregate
- *   meterbench emit [args]      records/s accepted by the local emulator */
+ *   meterbench emit [args]      records/s accepted by the local emulator
+ *   meterbench pacing [args]    emit.calls_per_second holds; records/s with pacing off
+ *   meterbench ledger [args]    ledger close → sendable for 10k and 100k records */
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +15,8 @@
 #pragma weak bench_decode_main
 #pragma weak bench_hotpath_main
 #pragma weak bench_emit_main
+#pragma weak bench_pacing_main
+#pragma weak bench_ledger_main
 
 static int run(const char *name, int (*fn)(int, char **), int argc, char **argv)
 {
@@ -25,7 +29,7 @@ static int run(const char *name, int (*fn)(int, char **), int argc, char **argv)
 
 static int usage(FILE *out)
 {
-    fprintf(out, "usage: meterbench all|hotpath|decode|emit [options]\n"
+    fprintf(out, "usage: meterbench all|hotpath|decode|emit|pacing|ledger [options]\n"
                  "       meterbench <benchmark> --help   options of one benchmark\n");
     return out == stdout ? 0 : 2;
 }
@@ -41,6 +45,10 @@ int main(int argc, char **argv)
         return run(cmd, bench_decode_main, argc - 1, argv + 1);
     if (strcmp(cmd, "emit") == 0)
         return run(cmd, bench_emit_main, argc - 1, argv + 1);
+    if (strcmp(cmd, "pacing") == 0)
+        return run(cmd, bench_pacing_main, argc - 1, argv + 1);
+    if (strcmp(cmd, "ledger") == 0)
+        return run(cmd, bench_ledger_main, argc - 1, argv + 1);
     if (strcmp(cmd, "all") == 0) {
         int rc = run("hotpath", bench_hotpath_main, argc - 1, argv + 1);
         int rc2 = run("decode", bench_decode_main, argc - 1, argv + 1);

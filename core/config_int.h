@@ -1,5 +1,6 @@
 /* Internals of the configuration module, shared by config.c (the loader that
- * walks the property table) and config_table.c (the table itself, its
+ * walks the property table), config_value.c (what one value of each type
+ * means, defaults and freeing) and config_table.c (the table itself, its
  * validators and its printed form). Nothing outside core/config*.c includes
  * this header.
  *
@@ -15,7 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/config.h"
+
+/* The longest JSON path a problem names, terminator included. */
+#define MTR_CONF_PATH_MAX 512
 
 typedef enum mtr_conf_type {
     MTR_CONF_STRING,      /* char * */
@@ -108,5 +114,37 @@ void mtr_conf_path(char *out, size_t size, const char *parent, const char *secti
 void mtr_conf_format_duration(int64_t ms, char *out, size_t size);
 /* True for a kafka.properties key that holds a credential. */
 bool mtr_conf_key_is_secret(const char *key);
+
+/* ---- config.c: walking the document -------------------------------------- */
+
+/* Sets every key of obj (a JSON object, else a problem) that t declares,
+ * reports unknown and repeated keys and missing required ones. base is the
+ * struct t describes; path names obj in problems. */
+void mtr_conf_walk_object(mtr_conf_ctx_t *ctx, const mtr_conf_table_t *t, const cJSON *obj,
+                          void *base, const char *path);
+
+/* ---- config_value.c: one value -------------------------------------------- */
+
+/* "null", "boolean", "number", "string", "array" or "object", for problems. */
+const char *mtr_conf_json_type(const cJSON *item);
+/* Keys starting with "//" are comments, so example files can explain
+ * themselves in plain JSON. */
+bool mtr_conf_is_comment(const char *key);
+/* Checks item against row p and stores it in base (replacing and freeing
+ * what was there), or reports why not and leaves the field as it was. item
+ * is only read; the stored value is a copy owned by base. */
+void mtr_conf_set_value(mtr_conf_ctx_t *ctx, const mtr_conf_prop_t *p, const cJSON *item,
+                        void *base, const char *path);
+/* Puts key=value (both copied) into string map p, replacing an existing key
+ * in place so the order of the file is kept, then runs p's validator on the
+ * entry with path. */
+void mtr_conf_map_set(mtr_conf_ctx_t *ctx, const mtr_conf_prop_t *p, void *base, const char *key,
+                      const char *value, const char *path);
+/* Stores every default of t into base. ctx NULL: problems with the
+ * defaults themselves are logged instead of collected. */
+void mtr_conf_apply_defaults(const mtr_conf_table_t *t, void *base, mtr_conf_ctx_t *ctx);
+/* Frees everything the setters stored in base (not base itself) and leaves
+ * the fields empty. */
+void mtr_conf_free_table(const mtr_conf_table_t *t, void *base);
 
 #endif

@@ -126,12 +126,16 @@ void evt_tables_build(mtr_event_decoder_t *dec)
         size_t label_size = strlen(name) + sizeof "field \"\"";
         dec->field_labels[f] = mtr_malloc(label_size);
         snprintf(dec->field_labels[f], label_size, "field \"%s\"", name);
-        evt_name_t *n = name_slot(dec, name);
-        if (n->event_field < 0)
-            n->event_field = (int8_t)f;
     }
-    for (int a = 0; a < CE__COUNT; a++)
+    /* Each name becomes the head of its first-byte chain, so insert the
+     * CloudEvents attributes first and the event fields last, rarest
+     * first: a plain event's members then match at the head of their
+     * chain. Going down also lets the first of two fields configured with
+     * one name keep it. */
+    for (int a = CE__COUNT - 1; a >= 0; a--)
         name_slot(dec, ce_names[a])->ce_attr = (int8_t)a;
+    for (int f = EF__COUNT - 1; f >= 0; f--)
+        name_slot(dec, dec->field_names[f])->event_field = (int8_t)f;
 
     size_t n_dims = 0;
     for (size_t p = 0; p < cfg->n_products; p++)

@@ -9,6 +9,7 @@
  *   ledger.close.in_txn         inside the close transaction, before COMMIT
  *   ingest.after_ledger_commit  close durable in the ledger, Kafka not told
  *   ingest.after_kafka_commit   Kafka commit done, ledger not yet confirmed
+ *   emit.sender.before_results  records sent to AWS, answers not yet written
  *
  * Without MTR_FAULT_POINTS the macro compiles to nothing. */
 #ifndef MTR_FAULT_H

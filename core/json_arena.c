@@ -29,7 +29,17 @@ struct mtr_json_arena {
     uint64_t block_allocs;
 };
 
-static _Thread_local mtr_json_arena_t *tl_active;
+/* The calling thread's active arena and a copy of its head block's free
+ * window, so that cJSON's allocation hook (called for every node and
+ * string) is two thread-local loads, a compare and a store. While an arena
+ * is active its head->used is stale: tl_save writes the window back before
+ * anything else reads or changes the blocks, tl_load reads it again. */
+static unsigned char no_window[1]; /* cur == end: every request is slow */
+
+static _Thread_local struct {
+    unsigned char *cur, *end;
+    mtr_json_arena_t *arena;
+} tl = {no_window, no_window, NULL};
 
 static unsigned char *block_data(block_t *b)
 {
@@ -74,8 +84,50 @@ static inline void *bump(mtr_json_arena_t *a, size_t size)
     return p;
 }
 
+static void tl_save(void)
+{
+    if (tl.arena)
+        tl.arena->head->used = (size_t)(tl.cur - block_data(tl.arena->head));
+}
+
+static void tl_load(mtr_json_arena_t *a)
+{
+    tl.arena = a;
+    if (a) {
+        tl.cur = block_data(a->head) + a->head->used;
+        tl.end = block_data(a->head) + a->head->size;
+    } else {
+        tl.cur = tl.end = no_window;
+    }
+}
+
+/* The active arena's head block is full (or no arena is active). */
+__attribute__((noinline)) static void *tl_alloc_slow(size_t size)
+{
+    mtr_json_arena_t *a = tl.arena;
+    if (!a)
+        return mtr_malloc(size);
+    tl_save();
+    void *p = bump(a, size);
+    tl_load(a);
+    return p;
+}
+
+static inline void *tl_alloc(size_t size)
+{
+    size += size == 0; /* a distinct pointer even for 0 bytes */
+    size = (size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    unsigned char *p = tl.cur;
+    if (__builtin_expect((size_t)(tl.end - p) < size, 0))
+        return tl_alloc_slow(size);
+    tl.cur = p + size;
+    return p;
+}
+
 void *mtr_json_arena_alloc(mtr_json_arena_t *a, size_t size)
 {
+    if (a == tl.arena)
+        return tl_alloc(size);
     return bump(a, size);
 }
 
@@ -92,13 +144,12 @@ static bool arena_contains(const mtr_json_arena_t *a, const void *p)
 
 static void *hook_malloc(size_t size)
 {
-    mtr_json_arena_t *a = tl_active;
-    return a ? bump(a, size) : mtr_malloc(size);
+    return tl_alloc(size);
 }
 
 static void hook_free(void *p)
 {
-    mtr_json_arena_t *a = tl_active;
+    mtr_json_arena_t *a = tl.arena;
     /* Arena memory is released by reset; cJSON frees partial trees on a
      * parse error, which must not reach free(). */
     if (a && arena_contains(a, p))
@@ -132,8 +183,8 @@ void mtr_json_arena_free(mtr_json_arena_t *a)
 {
     if (!a)
         return;
-    if (tl_active == a)
-        tl_active = NULL;
+    if (tl.arena == a)
+        tl_load(NULL);
     for (block_t *b = a->head, *next; b; b = next) {
         next = b->next;
         mtr_free(b);
@@ -143,13 +194,17 @@ void mtr_json_arena_free(mtr_json_arena_t *a)
 
 mtr_json_arena_t *mtr_json_arena_activate(mtr_json_arena_t *arena)
 {
-    mtr_json_arena_t *prev = tl_active;
-    tl_active = arena;
+    mtr_json_arena_t *prev = tl.arena;
+    tl_save();
+    tl_load(arena);
     return prev;
 }
 
 void mtr_json_arena_reset(mtr_json_arena_t *a)
 {
+    bool active = a == tl.arena;
+    if (active)
+        tl_save();
     if (a->head->next) {
         /* The last message outgrew the first block: keep one block big
          * enough for it (up to retain_max) so the next similar one fits. */
@@ -171,11 +226,14 @@ void mtr_json_arena_reset(mtr_json_arena_t *a)
     }
     a->head->used = 0;
     a->used_before_head = 0;
+    if (active)
+        tl_load(a);
 }
 
 mtr_json_arena_stats_t mtr_json_arena_stats(const mtr_json_arena_t *a)
 {
-    mtr_json_arena_stats_t s = {0, a->used_before_head + a->head->used, a->block_allocs};
+    size_t head_used = a == tl.arena ? (size_t)(tl.cur - block_data(a->head)) : a->head->used;
+    mtr_json_arena_stats_t s = {0, a->used_before_head + head_used, a->block_allocs};
     for (block_t *b = a->head; b; b = b->next)
         s.capacity += b->size;
     return s;

@@ -184,6 +184,44 @@ static mtr_err_t prepare(mtr_ledger_t *l, const char *sql, sqlite3_stmt **st, ch
     return MTR_OK;
 }
 
+/* The caller's callback of one query, and its opaque pointer. */
+typedef struct row_sink {
+    union {
+        mtr_ledger_list_cb list;
+        mtr_ledger_total_cb total;
+        mtr_ledger_provenance_cb provenance;
+    } cb;
+    void *opaque;
+} row_sink_t;
+
+/* Hands the current row of st to the sink; non-zero stops the query. */
+typedef int (*row_fn)(sqlite3_stmt *st, const row_sink_t *sink);
+
+/* Steps st (prepared and bound) to its end or until `row` asks to stop,
+ * then finalizes it. `doing` names the query in errors. */
+static mtr_err_t each_row(mtr_ledger_t *l, sqlite3_stmt *st, row_fn row, const row_sink_t *sink,
+                          const char *doing, char *errstr, size_t errstr_size)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (row(st, sink)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    mtr_err_t err = rc == SQLITE_DONE ? MTR_OK : ledger_db_err(l, errstr, errstr_size, doing);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static int record_row(sqlite3_stmt *st, const row_sink_t *sink)
+{
+    mtr_ledger_record_t r;
+    ledger_record_from_row(st, &r);
+    int stop = sink->cb.list(&r, sink->opaque);
+    mtr_ledger_record_clear(&r);
+    return stop;
+}
+
 mtr_err_t mtr_ledger_list(mtr_ledger_t *ledger, const mtr_ledger_filter_t *f, mtr_ledger_list_cb cb,
                           void *opaque, char *errstr, size_t errstr_size)
 {
@@ -195,21 +233,21 @@ mtr_err_t mtr_ledger_list(mtr_ledger_t *ledger, const mtr_ledger_filter_t *f, mt
     if (err)
         return err;
     bind_filter(st, f);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        mtr_ledger_record_t r;
-        ledger_record_from_row(st, &r);
-        int stop = cb(&r, opaque);
-        mtr_ledger_record_clear(&r);
-        if (stop) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    if (rc != SQLITE_DONE)
-        err = ledger_db_err(ledger, errstr, errstr_size, "listing records");
-    sqlite3_finalize(st);
-    return err;
+    row_sink_t sink = {.cb.list = cb, .opaque = opaque};
+    return each_row(ledger, st, record_row, &sink, "listing records", errstr, errstr_size);
+}
+
+static int total_row(sqlite3_stmt *st, const row_sink_t *sink)
+{
+    mtr_ledger_total_t t = {
+        .customer = (const char *)sqlite3_column_text(st, 0),
+        .dimension = (const char *)sqlite3_column_text(st, 1),
+        .usage_micro = sqlite3_column_int64(st, 2),
+        .billed = sqlite3_column_int64(st, 3),
+        .accepted = sqlite3_column_int64(st, 4),
+        .records = sqlite3_column_int64(st, 5),
+    };
+    return sink->cb.total(&t, sink->opaque);
 }
 
 mtr_err_t mtr_ledger_totals(mtr_ledger_t *ledger, const mtr_ledger_filter_t *f,
@@ -226,25 +264,20 @@ mtr_err_t mtr_ledger_totals(mtr_ledger_t *ledger, const mtr_ledger_filter_t *f,
     if (err)
         return err;
     bind_filter(st, f);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        mtr_ledger_total_t t = {
-            .customer = (const char *)sqlite3_column_text(st, 0),
-            .dimension = (const char *)sqlite3_column_text(st, 1),
-            .usage_micro = sqlite3_column_int64(st, 2),
-            .billed = sqlite3_column_int64(st, 3),
-            .accepted = sqlite3_column_int64(st, 4),
-            .records = sqlite3_column_int64(st, 5),
-        };
-        if (cb(&t, opaque)) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    if (rc != SQLITE_DONE)
-        err = ledger_db_err(ledger, errstr, errstr_size, "summing records");
-    sqlite3_finalize(st);
-    return err;
+    row_sink_t sink = {.cb.total = cb, .opaque = opaque};
+    return each_row(ledger, st, total_row, &sink, "summing records", errstr, errstr_size);
+}
+
+static int provenance_row(sqlite3_stmt *st, const row_sink_t *sink)
+{
+    mtr_ledger_provenance_t p = {
+        .from_record = sqlite3_column_int64(st, 0),
+        .to_record = sqlite3_column_int64(st, 1),
+        .quantity_micro = sqlite3_column_int64(st, 2),
+        .aws_quantity = sqlite3_column_int64(st, 3),
+        .reason = (const char *)sqlite3_column_text(st, 4),
+    };
+    return sink->cb.provenance(&p, sink->opaque);
 }
 
 mtr_err_t mtr_ledger_provenance(mtr_ledger_t *ledger, int64_t record_id,
@@ -259,22 +292,6 @@ mtr_err_t mtr_ledger_provenance(mtr_ledger_t *ledger, int64_t record_id,
     if (err)
         return err;
     sqlite3_bind_int64(st, 1, record_id);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        mtr_ledger_provenance_t p = {
-            .from_record = sqlite3_column_int64(st, 0),
-            .to_record = sqlite3_column_int64(st, 1),
-            .quantity_micro = sqlite3_column_int64(st, 2),
-            .aws_quantity = sqlite3_column_int64(st, 3),
-            .reason = (const char *)sqlite3_column_text(st, 4),
-        };
-        if (cb(&p, opaque)) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    if (rc != SQLITE_DONE)
-        err = ledger_db_err(ledger, errstr, errstr_size, "reading provenance");
-    sqlite3_finalize(st);
-    return err;
+    row_sink_t sink = {.cb.provenance = cb, .opaque = opaque};
+    return each_row(ledger, st, provenance_row, &sink, "reading provenance", errstr, errstr_size);
 }

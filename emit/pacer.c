@@ -7,7 +7,11 @@ void mtr_emit_pacer_init(mtr_emit_pacer_t *p, mtr_clock_t *clock, double calls_p
                          double burst)
 {
     p->clock = clock;
-    p->rate = calls_per_second > 0 ? calls_per_second / 1000.0 : 0;
+    /* Two readings of a millisecond clock can be up to 1 ms closer than
+     * the real time between them. Spreading each second's calls over
+     * 1001 ms of readings keeps every real second at or under the rate
+     * (AWS counts real seconds). */
+    p->rate = calls_per_second > 0 ? calls_per_second / 1001.0 : 0;
     p->burst = burst < 1 ? 1 : burst;
     p->tokens = p->burst;
     p->last_ms = mtr_clock_monotonic_ms(clock);

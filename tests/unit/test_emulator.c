@@ -241,6 +241,13 @@ static char *batch_of(const char *product, int n, ...)
     return s;
 }
 
+/* A request for PRODUCT with one record. */
+static char *one_record_batch(const char *customer, const char *dimension, long long qty,
+                              long long ts)
+{
+    return batch_of(PRODUCT, 1, record(customer, dimension, qty, ts));
+}
+
 static response_t send_batch(fixture_t *f, char *body)
 {
     response_t r = send_signed(f, body, 0);
@@ -264,6 +271,23 @@ static void assert_rejected(const response_t *r, long status, const char *type)
     assert_true(cJSON_IsString(t));
     assert_string_equal(t->valuestring, type);
     assert_true(cJSON_IsString(cJSON_GetObjectItem(r->json, "message")));
+}
+
+/* Sends body signed as `flags` say and asserts the refusal. */
+static void assert_signed_rejected(fixture_t *f, const char *body, int flags, long status,
+                                   const char *type)
+{
+    response_t r = send_signed(f, body, flags);
+    assert_rejected(&r, status, type);
+    response_free(&r);
+}
+
+/* Sends body (freed here) as a well-signed request and asserts the refusal. */
+static void assert_batch_rejected(fixture_t *f, char *body, long status, const char *type)
+{
+    response_t r = send_batch(f, body);
+    assert_rejected(&r, status, type);
+    response_free(&r);
 }
 
 static size_t stored(fixture_t *f)
@@ -297,10 +321,8 @@ static void test_valid_batch_is_accepted_with_a_record_id_per_record(void **stat
 static void test_identical_repeat_returns_the_same_record_id(void **state)
 {
     fixture_t *f = *state;
-    response_t a =
-        send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "api_calls", 7, NOW_S - 60)));
-    response_t b =
-        send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "api_calls", 7, NOW_S - 60)));
+    response_t a = send_batch(f, one_record_batch("cust-1", "api_calls", 7, NOW_S - 60));
+    response_t b = send_batch(f, one_record_batch("cust-1", "api_calls", 7, NOW_S - 60));
     assert_int_equal(b.status, 200);
     assert_string_equal(result_field(&b, 0, "Status"), "Success");
     assert_string_equal(result_field(&a, 0, "MeteringRecordId"),
@@ -313,16 +335,13 @@ static void test_identical_repeat_returns_the_same_record_id(void **state)
 static void test_same_hour_with_other_quantity_is_duplicate_record_and_not_billed(void **state)
 {
     fixture_t *f = *state;
-    response_t a =
-        send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "api_calls", 7, NOW_S - 60)));
-    response_t b =
-        send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "api_calls", 8, NOW_S - 60)));
+    response_t a = send_batch(f, one_record_batch("cust-1", "api_calls", 7, NOW_S - 60));
+    response_t b = send_batch(f, one_record_batch("cust-1", "api_calls", 8, NOW_S - 60));
     assert_int_equal(b.status, 200);
     assert_string_equal(result_field(&b, 0, "Status"), "DuplicateRecord");
     assert_null(result_field(&b, 0, "MeteringRecordId"));
     /* Same hour, other second: still the same identity. */
-    response_t c =
-        send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "api_calls", 7, NOW_S - 61)));
+    response_t c = send_batch(f, one_record_batch("cust-1", "api_calls", 7, NOW_S - 61));
     assert_string_equal(result_field(&c, 0, "Status"), "DuplicateRecord");
     char *json = mtr_emulator_records_json(f->em);
     cJSON *o = cJSON_Parse(json);
@@ -365,9 +384,7 @@ static void test_license_arn_and_account_id_records_are_accepted(void **state)
         "{\"ProductCode\":\"" PRODUCT "\",\"UsageRecords\":[{\"CustomerAWSAccountId\":"
         "\"123456789012\",\"Dimension\":\"seats\",\"Timestamp\":1768480000,\"LicenseArn\":"
         "\"arn:aws:license-manager::294406891311:license:l-0123456789abcdef\"}]}";
-    r = send_signed(f, both, 0);
-    assert_rejected(&r, 400, "ValidationException");
-    response_free(&r);
+    assert_signed_rejected(f, both, 0, 400, "ValidationException");
 }
 
 /* ---- authentication and protocol ---- */
@@ -375,16 +392,10 @@ static void test_license_arn_and_account_id_records_are_accepted(void **state)
 static void test_wrong_secret_is_invalid_signature(void **state)
 {
     fixture_t *f = *state;
-    char *body = batch_of(PRODUCT, 1, record("cust-1", "api_calls", 1, NOW_S - 60));
-    response_t r = send_signed(f, body, SEND_BAD_SIGNATURE);
-    assert_rejected(&r, 403, "InvalidSignatureException");
-    response_free(&r);
-    r = send_signed(f, body, SEND_UNKNOWN_KEY);
-    assert_rejected(&r, 403, "UnrecognizedClientException");
-    response_free(&r);
-    r = send_signed(f, body, SEND_UNSIGNED);
-    assert_rejected(&r, 403, "MissingAuthenticationTokenException");
-    response_free(&r);
+    char *body = one_record_batch("cust-1", "api_calls", 1, NOW_S - 60);
+    assert_signed_rejected(f, body, SEND_BAD_SIGNATURE, 403, "InvalidSignatureException");
+    assert_signed_rejected(f, body, SEND_UNKNOWN_KEY, 403, "UnrecognizedClientException");
+    assert_signed_rejected(f, body, SEND_UNSIGNED, 403, "MissingAuthenticationTokenException");
     free(body);
     assert_int_equal(stored(f), 0);
 }
@@ -392,13 +403,9 @@ static void test_wrong_secret_is_invalid_signature(void **state)
 static void test_missing_target_or_wrong_content_type_is_refused(void **state)
 {
     fixture_t *f = *state;
-    char *body = batch_of(PRODUCT, 1, record("cust-1", "api_calls", 1, NOW_S - 60));
-    response_t r = send_signed(f, body, SEND_NO_TARGET);
-    assert_rejected(&r, 400, "UnknownOperationException");
-    response_free(&r);
-    r = send_signed(f, body, SEND_WRONG_CONTENT_TYPE);
-    assert_rejected(&r, 415, "UnsupportedMediaTypeException");
-    response_free(&r);
+    char *body = one_record_batch("cust-1", "api_calls", 1, NOW_S - 60);
+    assert_signed_rejected(f, body, SEND_NO_TARGET, 400, "UnknownOperationException");
+    assert_signed_rejected(f, body, SEND_WRONG_CONTENT_TYPE, 415, "UnsupportedMediaTypeException");
     free(body);
     assert_int_equal(stored(f), 0);
 }
@@ -412,9 +419,7 @@ static void test_body_of_a_megabyte_is_refused(void **state)
     body[n] = '\0';
     body[0] = '{';
     body[n - 1] = '}';
-    response_t r = send_signed(f, body, 0);
-    assert_rejected(&r, 413, "RequestEntityTooLargeException");
-    response_free(&r);
+    assert_signed_rejected(f, body, 0, 413, "RequestEntityTooLargeException");
     free(body);
 }
 
@@ -433,9 +438,7 @@ static void test_twenty_six_records_is_a_validation_error(void **state)
         free(rec);
     }
     snprintf(body + off, 64 * 1024 - (size_t)off, "]}");
-    response_t r = send_signed(f, body, 0);
-    assert_rejected(&r, 400, "ValidationException");
-    response_free(&r);
+    assert_signed_rejected(f, body, 0, 400, "ValidationException");
     free(body);
     assert_int_equal(stored(f), 0);
 }
@@ -459,17 +462,15 @@ static void test_bad_customer_identifiers_fail_the_whole_request(void **state)
         "\"12345678901\",\"Dimension\":\"seats\",\"Timestamp\":1768480000}]}",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-        response_t r = send_signed(f, bodies[i], 0);
-        assert_rejected(&r, 400, "InvalidCustomerIdentifierException");
-        response_free(&r);
+        assert_signed_rejected(f, bodies[i], 0, 400, "InvalidCustomerIdentifierException");
     }
     char longid[300];
     memset(longid, 'x', 256);
     longid[256] = '\0';
-    response_t r = send_batch(f, batch_of(PRODUCT, 2, record("cust-1", "seats", 1, NOW_S - 60),
-                                          record(longid, "seats", 1, NOW_S - 60)));
-    assert_rejected(&r, 400, "InvalidCustomerIdentifierException");
-    response_free(&r);
+    assert_batch_rejected(f,
+                          batch_of(PRODUCT, 2, record("cust-1", "seats", 1, NOW_S - 60),
+                                   record(longid, "seats", 1, NOW_S - 60)),
+                          400, "InvalidCustomerIdentifierException");
     /* The good record of the failed request was not applied either. */
     assert_int_equal(stored(f), 0);
 }
@@ -477,41 +478,31 @@ static void test_bad_customer_identifiers_fail_the_whole_request(void **state)
 static void test_unknown_product_or_dimension_is_refused(void **state)
 {
     fixture_t *f = *state;
-    response_t r =
-        send_batch(f, batch_of("prod-other", 1, record("cust-1", "api_calls", 1, NOW_S - 60)));
-    assert_rejected(&r, 400, "InvalidProductCodeException");
-    response_free(&r);
-    r = send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "gpu_hours", 1, NOW_S - 60)));
-    assert_rejected(&r, 400, "InvalidUsageDimensionException");
-    response_free(&r);
+    assert_batch_rejected(f,
+                          batch_of("prod-other", 1, record("cust-1", "api_calls", 1, NOW_S - 60)),
+                          400, "InvalidProductCodeException");
+    assert_batch_rejected(f, one_record_batch("cust-1", "gpu_hours", 1, NOW_S - 60), 400,
+                          "InvalidUsageDimensionException");
 }
 
 static void test_misspelt_member_or_wrong_type_is_refused(void **state)
 {
     fixture_t *f = *state;
-    response_t r = send_signed(f,
-                               "{\"ProductCode\":\"" PRODUCT "\",\"UsageRecords\":[{"
-                               "\"CustomerIdentifier\":\"cust-1\",\"Dimension\":\"seats\","
-                               "\"Quantitiy\":4,\"Timestamp\":1768480000}]}",
-                               0);
-    assert_rejected(&r, 400, "ValidationException");
-    response_free(&r);
-    r = send_signed(f,
-                    "{\"ProductCode\":\"" PRODUCT "\",\"UsageRecords\":[{"
-                    "\"CustomerIdentifier\":\"cust-1\",\"Dimension\":\"seats\","
-                    "\"Quantity\":\"4\",\"Timestamp\":1768480000}]}",
-                    0);
-    assert_rejected(&r, 400, "SerializationException");
-    response_free(&r);
-    r = send_signed(f, "{\"ProductCode\":", 0);
-    assert_rejected(&r, 400, "SerializationException");
-    response_free(&r);
-    r = send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "seats", -1, NOW_S - 60)));
-    assert_rejected(&r, 400, "ValidationException");
-    response_free(&r);
-    r = send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "seats", 2147483648LL, NOW_S - 60)));
-    assert_rejected(&r, 400, "ValidationException");
-    response_free(&r);
+    assert_signed_rejected(f,
+                           "{\"ProductCode\":\"" PRODUCT "\",\"UsageRecords\":[{"
+                           "\"CustomerIdentifier\":\"cust-1\",\"Dimension\":\"seats\","
+                           "\"Quantitiy\":4,\"Timestamp\":1768480000}]}",
+                           0, 400, "ValidationException");
+    assert_signed_rejected(f,
+                           "{\"ProductCode\":\"" PRODUCT "\",\"UsageRecords\":[{"
+                           "\"CustomerIdentifier\":\"cust-1\",\"Dimension\":\"seats\","
+                           "\"Quantity\":\"4\",\"Timestamp\":1768480000}]}",
+                           0, 400, "SerializationException");
+    assert_signed_rejected(f, "{\"ProductCode\":", 0, 400, "SerializationException");
+    assert_batch_rejected(f, one_record_batch("cust-1", "seats", -1, NOW_S - 60), 400,
+                          "ValidationException");
+    assert_batch_rejected(f, one_record_batch("cust-1", "seats", 2147483648LL, NOW_S - 60), 400,
+                          "ValidationException");
 }
 
 static char *allocation_record(const char *allocations, long long qty)
@@ -529,10 +520,9 @@ static void test_allocations_must_sum_to_the_quantity(void **state)
     fixture_t *f = *state;
     const char *allocs = "[{\"AllocatedUsageQuantity\":3,\"Tags\":[{\"Key\":\"team\",\"Value\":"
                          "\"a\"}]},{\"AllocatedUsageQuantity\":4}]";
-    response_t r = send_batch(f, batch_of(PRODUCT, 1, allocation_record(allocs, 8)));
-    assert_rejected(&r, 400, "InvalidUsageAllocationsException");
-    response_free(&r);
-    r = send_batch(f, batch_of(PRODUCT, 1, allocation_record(allocs, 7)));
+    assert_batch_rejected(f, batch_of(PRODUCT, 1, allocation_record(allocs, 8)), 400,
+                          "InvalidUsageAllocationsException");
+    response_t r = send_batch(f, batch_of(PRODUCT, 1, allocation_record(allocs, 7)));
     assert_int_equal(r.status, 200);
     assert_string_equal(result_field(&r, 0, "Status"), "Success");
     response_free(&r);
@@ -556,33 +546,28 @@ static void test_six_tags_or_a_bad_tag_key_is_invalid_tag(void **state)
                       "{\"Key\":\"b\",\"Value\":\"1\"},{\"Key\":\"c\",\"Value\":\"1\"},{\"Key\":"
                       "\"d\",\"Value\":\"1\"},{\"Key\":\"e\",\"Value\":\"1\"},{\"Key\":\"f\","
                       "\"Value\":\"1\"}]}]";
-    response_t r = send_batch(f, batch_of(PRODUCT, 1, allocation_record(six, 1)));
-    assert_rejected(&r, 400, "InvalidTagException");
-    response_free(&r);
+    assert_batch_rejected(f, batch_of(PRODUCT, 1, allocation_record(six, 1)), 400,
+                          "InvalidTagException");
     const char *five = "[{\"AllocatedUsageQuantity\":1,\"Tags\":[{\"Key\":\"a\",\"Value\":\"1\"},"
                        "{\"Key\":\"b\",\"Value\":\"1\"},{\"Key\":\"c\",\"Value\":\"1\"},{\"Key\":"
                        "\"d\",\"Value\":\"1\"},{\"Key\":\"e\",\"Value\":\"1\"}]}]";
-    r = send_batch(f, batch_of(PRODUCT, 1, allocation_record(five, 1)));
+    response_t r = send_batch(f, batch_of(PRODUCT, 1, allocation_record(five, 1)));
     assert_int_equal(r.status, 200);
     response_free(&r);
     const char *pipe = "[{\"AllocatedUsageQuantity\":1,\"Tags\":[{\"Key\":\"a|b\",\"Value\":"
                        "\"1\"}]}]";
-    r = send_batch(f, batch_of(PRODUCT, 1, allocation_record(pipe, 1)));
-    assert_rejected(&r, 400, "InvalidTagException");
-    response_free(&r);
+    assert_batch_rejected(f, batch_of(PRODUCT, 1, allocation_record(pipe, 1)), 400,
+                          "InvalidTagException");
 }
 
 static void test_timestamp_outside_the_window_is_out_of_bounds(void **state)
 {
     fixture_t *f = *state;
-    response_t r =
-        send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "seats", 1, NOW_S - 6 * HOUR_S)));
-    assert_rejected(&r, 400, "TimestampOutOfBoundsException");
-    response_free(&r);
-    r = send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "seats", 1, NOW_S + 600)));
-    assert_rejected(&r, 400, "TimestampOutOfBoundsException");
-    response_free(&r);
-    r = send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "seats", 1, NOW_S - 6 * HOUR_S + 1)));
+    assert_batch_rejected(f, one_record_batch("cust-1", "seats", 1, NOW_S - 6 * HOUR_S), 400,
+                          "TimestampOutOfBoundsException");
+    assert_batch_rejected(f, one_record_batch("cust-1", "seats", 1, NOW_S + 600), 400,
+                          "TimestampOutOfBoundsException");
+    response_t r = send_batch(f, one_record_batch("cust-1", "seats", 1, NOW_S - 6 * HOUR_S + 1));
     assert_int_equal(r.status, 200);
     response_free(&r);
 }
@@ -599,9 +584,8 @@ static void test_throttle_ratio_one_throttles_and_applies_nothing(void **state)
 {
     fixture_t *f = *state;
     set_faults(f, (mtr_emulator_faults_t){.throttle_ratio = 1.0});
-    response_t r = send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "seats", 1, NOW_S - 60)));
-    assert_rejected(&r, 400, "ThrottlingException");
-    response_free(&r);
+    assert_batch_rejected(f, one_record_batch("cust-1", "seats", 1, NOW_S - 60), 400,
+                          "ThrottlingException");
     assert_int_equal(stored(f), 0);
 }
 
@@ -609,9 +593,8 @@ static void test_error_ratio_one_is_internal_service_error(void **state)
 {
     fixture_t *f = *state;
     set_faults(f, (mtr_emulator_faults_t){.error_ratio = 1.0});
-    response_t r = send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "seats", 1, NOW_S - 60)));
-    assert_rejected(&r, 500, "InternalServiceErrorException");
-    response_free(&r);
+    assert_batch_rejected(f, one_record_batch("cust-1", "seats", 1, NOW_S - 60), 500,
+                          "InternalServiceErrorException");
     assert_int_equal(stored(f), 0);
 }
 
@@ -636,13 +619,13 @@ static void test_drop_after_apply_applies_then_closes_unanswered(void **state)
 {
     fixture_t *f = *state;
     set_faults(f, (mtr_emulator_faults_t){.drop_after_apply_ratio = 1.0});
-    response_t r = send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "seats", 4, NOW_S - 60)));
+    response_t r = send_batch(f, one_record_batch("cust-1", "seats", 4, NOW_S - 60));
     assert_int_equal(r.curl, CURLE_GOT_NOTHING);
     response_free(&r);
     assert_int_equal(stored(f), 1);
     /* The retry after the drop is an identical record: Success, no double bill. */
     set_faults(f, (mtr_emulator_faults_t){0});
-    r = send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "seats", 4, NOW_S - 60)));
+    r = send_batch(f, one_record_batch("cust-1", "seats", 4, NOW_S - 60));
     assert_string_equal(result_field(&r, 0, "Status"), "Success");
     response_free(&r);
     mtr_emulator_stats_t s;
@@ -658,7 +641,7 @@ static void test_latency_delays_the_answer(void **state)
     set_faults(f, (mtr_emulator_faults_t){.latency_ms = 200});
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    response_t r = send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "seats", 1, NOW_S - 60)));
+    response_t r = send_batch(f, one_record_batch("cust-1", "seats", 1, NOW_S - 60));
     clock_gettime(CLOCK_MONOTONIC, &b);
     assert_int_equal(r.status, 200);
     response_free(&r);
@@ -673,8 +656,7 @@ static void test_same_seed_gives_the_same_fault_sequence(void **state)
     for (int run = 0; run < 2; run++) {
         set_faults(f, (mtr_emulator_faults_t){.throttle_ratio = 0.5, .seed = 42});
         for (int i = 0; i < 12; i++) {
-            response_t r =
-                send_batch(f, batch_of(PRODUCT, 1, record("cust-1", "seats", 1, NOW_S - 60)));
+            response_t r = send_batch(f, one_record_batch("cust-1", "seats", 1, NOW_S - 60));
             seen[run][i] = r.status;
             response_free(&r);
         }
@@ -707,8 +689,7 @@ static void *race(void *arg)
 {
     racer_t *r = arg;
     for (int i = 0; i < 10; i++) {
-        response_t resp =
-            send_batch(r->f, batch_of(PRODUCT, 1, record("cust-1", "seats", 3, NOW_S - 60)));
+        response_t resp = send_batch(r->f, one_record_batch("cust-1", "seats", 3, NOW_S - 60));
         const char *id = result_field(&resp, 0, "MeteringRecordId");
         if (resp.status == 200 && id) {
             snprintf(r->ids[i], sizeof r->ids[i], "%s", id);
@@ -747,12 +728,11 @@ static void test_parallel_identical_requests_store_one_record_with_one_id(void *
 static void test_records_endpoint_lists_records_and_reset_clears_them(void **state)
 {
     fixture_t *f = *state;
-    response_t r =
-        send_batch(f, batch_of(PRODUCT, 1, record("cust-2", "api_calls", 9, NOW_S - 60)));
+    response_t r = send_batch(f, one_record_batch("cust-2", "api_calls", 9, NOW_S - 60));
     char id[40];
     snprintf(id, sizeof id, "%s", result_field(&r, 0, "MeteringRecordId"));
     response_free(&r);
-    r = send_batch(f, batch_of(PRODUCT, 1, record("cust-2", "api_calls", 10, NOW_S - 60)));
+    r = send_batch(f, one_record_batch("cust-2", "api_calls", 10, NOW_S - 60));
     response_free(&r);
 
     r = inspect(f, "GET", "/_emulator/records");

@@ -13,13 +13,34 @@ static void close_a(fx_t *fx, int64_t micro, int64_t *id)
     assert_int_equal(fx_close(fx, 0, T10, 500, 400, &c, 1, id), MTR_OK);
 }
 
+static mtr_err_t confirm(fx_t *fx, int64_t close_id)
+{
+    return mtr_ledger_confirm_commit(fx->l, close_id, fx->err, sizeof fx->err);
+}
+
+/* Reconciles partition p of "usage" with what Kafka holds for it. */
+static mtr_err_t reconcile(fx_t *fx, int32_t p, const mtr_ledger_kafka_state_t *kafka,
+                           mtr_ledger_reconcile_result_t *res)
+{
+    return mtr_ledger_reconcile_partition(fx->l, "usage", p, kafka, res, fx->err, sizeof fx->err);
+}
+
+/* The checkpoint of "usage" partition 0; the caller frees close_log_tail. */
+static mtr_ledger_checkpoint_t checkpoint0(fx_t *fx)
+{
+    mtr_ledger_checkpoint_t cp;
+    assert_int_equal(mtr_ledger_checkpoint_get(fx->l, "usage", 0, &cp, fx->err, sizeof fx->err),
+                     MTR_OK);
+    return cp;
+}
+
 static void test_close_then_confirm_makes_records_sendable(void **state)
 {
     fx_t *fx = *state;
     int64_t id;
     close_a(fx, 2500000, &id);
     assert_int_equal(fx_rec(fx, "cust-a", "api", T10).status, MTR_LEDGER_PENDING_COMMIT);
-    assert_int_equal(mtr_ledger_confirm_commit(fx->l, id, fx->err, sizeof fx->err), MTR_OK);
+    assert_int_equal(confirm(fx, id), MTR_OK);
     fx_rec_t r = fx_rec(fx, "cust-a", "api", T10);
     assert_int_equal(r.status, MTR_LEDGER_SENDABLE);
     assert_int_equal(r.aws, 3);
@@ -27,9 +48,7 @@ static void test_close_then_confirm_makes_records_sendable(void **state)
     assert_int_equal(fx_take(fx, out, 4), 1);
     assert_int_equal(out[0].aws_quantity, 3);
     mtr_ledger_records_clear(out, 1);
-    mtr_ledger_checkpoint_t cp;
-    assert_int_equal(mtr_ledger_checkpoint_get(fx->l, "usage", 0, &cp, fx->err, sizeof fx->err),
-                     MTR_OK);
+    mtr_ledger_checkpoint_t cp = checkpoint0(fx);
     assert_int_equal(cp.commit_offset, 400);
     assert_string_equal(cp.close_log_tail, "tail");
     assert_int_equal(cp.pending_parts, 0);
@@ -46,9 +65,7 @@ static void test_close_without_confirm_sends_nothing(void **state)
     fx_rec_t r = fx_rec(fx, "cust-a", "api", T10);
     assert_int_equal(r.status, MTR_LEDGER_PENDING_COMMIT);
     assert_int_equal(r.aws, -1);
-    mtr_ledger_checkpoint_t cp;
-    assert_int_equal(mtr_ledger_checkpoint_get(fx->l, "usage", 0, &cp, fx->err, sizeof fx->err),
-                     MTR_OK);
+    mtr_ledger_checkpoint_t cp = checkpoint0(fx);
     assert_int_equal(cp.commit_offset, -1); /* confirmed position unchanged */
     assert_int_equal(cp.pending_offset, 400);
     mtr_free(cp.close_log_tail);
@@ -63,9 +80,7 @@ static void test_reconcile_confirms_when_kafka_holds_the_close(void **state)
                                       {T10, 500, mtr_ledger_writer_id(fx->l)}};
     mtr_ledger_kafka_state_t k = {400, "tail", log, 2};
     mtr_ledger_reconcile_result_t res;
-    assert_int_equal(
-        mtr_ledger_reconcile_partition(fx->l, "usage", 0, &k, &res, fx->err, sizeof fx->err),
-        MTR_OK);
+    assert_int_equal(reconcile(fx, 0, &k, &res), MTR_OK);
     assert_int_equal(res.confirmed_parts, 1);
     assert_int_equal(res.rolled_back_parts, 0);
     assert_int_equal(res.resume_offset, 400);
@@ -81,16 +96,14 @@ static void test_reconcile_rolls_back_when_kafka_is_behind(void **state)
     /* Hour 9 closed and confirmed; hour 10's commit never landed. */
     mtr_ledger_contribution_t c9 = fx_contrib("cust-a", "api", T10 - H, 0, 5 * U, MTR_ROUND_UP);
     assert_int_equal(fx_close(fx, 0, T10 - H, 300, 250, &c9, 1, &id), MTR_OK);
-    assert_int_equal(mtr_ledger_confirm_commit(fx->l, id, fx->err, sizeof fx->err), MTR_OK);
+    assert_int_equal(confirm(fx, id), MTR_OK);
     mtr_ledger_total_t before = fx_total(fx, "cust-a", "api");
     close_a(fx, 2 * U, &id);
 
     mtr_ledger_kafka_close_t log[] = {{T10 - H, 300, NULL}};
     mtr_ledger_kafka_state_t k = {250, "tail9", log, 1};
     mtr_ledger_reconcile_result_t res;
-    assert_int_equal(
-        mtr_ledger_reconcile_partition(fx->l, "usage", 0, &k, &res, fx->err, sizeof fx->err),
-        MTR_OK);
+    assert_int_equal(reconcile(fx, 0, &k, &res), MTR_OK);
     assert_int_equal(res.rolled_back_parts, 1);
     assert_int_equal(res.rolled_back_micro, 2 * U);
     assert_int_equal(res.resume_offset, 250);
@@ -99,19 +112,16 @@ static void test_reconcile_rolls_back_when_kafka_is_behind(void **state)
     assert_int_equal(after.usage_micro, before.usage_micro);
     assert_int_equal(after.records, before.records);
     assert_false(fx_rec(fx, "cust-a", "api", T10).found);
-    mtr_ledger_checkpoint_t cp;
-    assert_int_equal(mtr_ledger_checkpoint_get(fx->l, "usage", 0, &cp, fx->err, sizeof fx->err),
-                     MTR_OK);
+    mtr_ledger_checkpoint_t cp = checkpoint0(fx);
     assert_int_equal(cp.commit_offset, 250);
     assert_int_equal(cp.pending_parts, 0);
     mtr_free(cp.close_log_tail);
     /* The redo closes hour 10 again and it counts once. */
     close_a(fx, 2 * U, &id);
-    assert_int_equal(mtr_ledger_confirm_commit(fx->l, id, fx->err, sizeof fx->err), MTR_OK);
+    assert_int_equal(confirm(fx, id), MTR_OK);
     assert_int_equal(fx_total(fx, "cust-a", "api").usage_micro, 7 * U);
     /* A late success of the rolled-back commit cannot revive it. */
-    assert_int_equal(mtr_ledger_confirm_commit(fx->l, id - 1, fx->err, sizeof fx->err),
-                     MTR_ERR_STATE);
+    assert_int_equal(confirm(fx, id - 1), MTR_ERR_STATE);
 }
 
 static void test_reconcile_rolls_back_when_another_owner_redid_the_hour(void **state)
@@ -123,9 +133,7 @@ static void test_reconcile_rolls_back_when_another_owner_redid_the_hour(void **s
     mtr_ledger_kafka_close_t log[] = {{T10, 500, "0123456789abcdef"}};
     mtr_ledger_kafka_state_t k = {450, "other", log, 1};
     mtr_ledger_reconcile_result_t res;
-    assert_int_equal(
-        mtr_ledger_reconcile_partition(fx->l, "usage", 0, &k, &res, fx->err, sizeof fx->err),
-        MTR_OK);
+    assert_int_equal(reconcile(fx, 0, &k, &res), MTR_OK);
     assert_int_equal(res.rolled_back_parts, 1);
     /* Kafka is ahead of the ledger: its position wins. */
     assert_int_equal(res.resume_offset, 450);
@@ -149,15 +157,11 @@ static void test_reconcile_keeps_confirmed_contributions_of_other_partitions(voi
     mtr_ledger_kafka_state_t k1 = {600, "t1", log1, 1};
     mtr_ledger_kafka_state_t k0 = {100, NULL, NULL, 0};
     mtr_ledger_reconcile_result_t res;
-    assert_int_equal(
-        mtr_ledger_reconcile_partition(fx->l, "usage", 1, &k1, &res, fx->err, sizeof fx->err),
-        MTR_OK);
+    assert_int_equal(reconcile(fx, 1, &k1, &res), MTR_OK);
     mtr_free(res.resume_metadata);
     /* Partition 0 still unconfirmed: not sendable yet. */
     assert_int_equal(fx_rec(fx, "cust-a", "api", T10).status, MTR_LEDGER_PENDING_COMMIT);
-    assert_int_equal(
-        mtr_ledger_reconcile_partition(fx->l, "usage", 0, &k0, &res, fx->err, sizeof fx->err),
-        MTR_OK);
+    assert_int_equal(reconcile(fx, 0, &k0, &res), MTR_OK);
     mtr_free(res.resume_metadata);
     fx_rec_t r = fx_rec(fx, "cust-a", "api", T10);
     assert_int_equal(r.status, MTR_LEDGER_SENDABLE);
@@ -174,9 +178,7 @@ static void test_reconcile_refuses_to_guess_when_the_close_log_no_longer_reaches
     mtr_ledger_kafka_close_t log[] = {{T10 + 5 * H, 9000, "0123456789abcdef"}};
     mtr_ledger_kafka_state_t k = {9000, "later", log, 1};
     mtr_ledger_reconcile_result_t res;
-    assert_int_equal(
-        mtr_ledger_reconcile_partition(fx->l, "usage", 0, &k, &res, fx->err, sizeof fx->err),
-        MTR_ERR_STATE);
+    assert_int_equal(reconcile(fx, 0, &k, &res), MTR_ERR_STATE);
     assert_non_null(strstr(fx->err, "cannot tell"));
     fx_rec_t r = fx_rec(fx, "cust-a", "api", T10);
     assert_int_equal(r.status, MTR_LEDGER_PENDING_COMMIT);
@@ -193,9 +195,7 @@ static void test_reconcile_confirms_when_kafka_passed_the_offset_without_closing
     mtr_ledger_kafka_close_t log[] = {{T10 - H, 300, NULL}};
     mtr_ledger_kafka_state_t k = {400, "t", log, 1};
     mtr_ledger_reconcile_result_t res;
-    assert_int_equal(
-        mtr_ledger_reconcile_partition(fx->l, "usage", 0, &k, &res, fx->err, sizeof fx->err),
-        MTR_OK);
+    assert_int_equal(reconcile(fx, 0, &k, &res), MTR_OK);
     assert_int_equal(res.confirmed_parts, 1);
     mtr_free(res.resume_metadata);
     assert_int_equal(fx_rec(fx, "cust-a", "api", T10).status, MTR_LEDGER_SENDABLE);
@@ -206,22 +206,18 @@ static void test_checkpoint_never_goes_backwards(void **state)
     fx_t *fx = *state;
     int64_t id;
     close_a(fx, U, &id);
-    assert_int_equal(mtr_ledger_confirm_commit(fx->l, id, fx->err, sizeof fx->err), MTR_OK);
+    assert_int_equal(confirm(fx, id), MTR_OK);
     mtr_ledger_contribution_t c = fx_contrib("cust-a", "api", T10 + H, 0, U, MTR_ROUND_UP);
     assert_int_equal(fx_close(fx, 0, T10 + H, 900, 399, &c, 1, &id), MTR_ERR_STATE);
     assert_false(fx_rec(fx, "cust-a", "api", T10 + H).found);
     /* Kafka reset below the ledger: the ledger keeps its position. */
     mtr_ledger_kafka_state_t k = {10, NULL, NULL, 0};
     mtr_ledger_reconcile_result_t res;
-    assert_int_equal(
-        mtr_ledger_reconcile_partition(fx->l, "usage", 0, &k, &res, fx->err, sizeof fx->err),
-        MTR_OK);
+    assert_int_equal(reconcile(fx, 0, &k, &res), MTR_OK);
     assert_true(res.kafka_behind);
     assert_int_equal(res.resume_offset, 400);
     mtr_free(res.resume_metadata);
-    mtr_ledger_checkpoint_t cp;
-    assert_int_equal(mtr_ledger_checkpoint_get(fx->l, "usage", 0, &cp, fx->err, sizeof fx->err),
-                     MTR_OK);
+    mtr_ledger_checkpoint_t cp = checkpoint0(fx);
     assert_int_equal(cp.commit_offset, 400);
     mtr_free(cp.close_log_tail);
 }
@@ -247,9 +243,7 @@ static void test_failed_close_transaction_leaves_nothing(void **state)
     assert_int_equal(fx_close(fx, 0, T10, 500, 400, c, 3, &id), MTR_ERR_INVALID_ARG);
     assert_non_null(strstr(fx->err, "contribution 2"));
     assert_int_equal(fx_total(fx, NULL, NULL).records, 0);
-    mtr_ledger_checkpoint_t cp;
-    assert_int_equal(mtr_ledger_checkpoint_get(fx->l, "usage", 0, &cp, fx->err, sizeof fx->err),
-                     MTR_OK);
+    mtr_ledger_checkpoint_t cp = checkpoint0(fx);
     assert_int_equal(cp.pending_parts, 0);
     mtr_free(cp.close_log_tail);
     /* The same close can then be written. */
@@ -276,9 +270,7 @@ static void test_crash_inside_the_close_transaction_leaves_nothing(void **state)
     assert_int_equal(WTERMSIG(status), SIGKILL);
     fx_open(fx);
     assert_int_equal(fx_total(fx, NULL, NULL).records, 0);
-    mtr_ledger_checkpoint_t cp;
-    assert_int_equal(mtr_ledger_checkpoint_get(fx->l, "usage", 0, &cp, fx->err, sizeof fx->err),
-                     MTR_OK);
+    mtr_ledger_checkpoint_t cp = checkpoint0(fx);
     assert_int_equal(cp.pending_parts, 0);
     assert_int_equal(cp.commit_offset, -1);
     mtr_free(cp.close_log_tail);
