@@ -110,7 +110,10 @@ static mtr_err_t reconcile(mtr_ingest_t *ing, rd_kafka_topic_partition_t *tp, in
     return MTR_OK;
 }
 
-static void assign(mtr_ingest_t *ing, rd_kafka_topic_partition_list_t *parts)
+/* Reconciles and hands out the partitions; returns those that must stay
+ * paused (caller destroys the list). */
+static rd_kafka_topic_partition_list_t *assign(mtr_ingest_t *ing,
+                                               rd_kafka_topic_partition_list_t *parts)
 {
     rd_kafka_resp_err_t kerr = rd_kafka_committed(ing->rk, parts, COMMITTED_TIMEOUT_MS);
     if (kerr)
@@ -148,9 +151,7 @@ static void assign(mtr_ingest_t *ing, rd_kafka_topic_partition_list_t *parts)
                  tp->partition, w->id, start >= 0 ? start : 0);
     }
     mtr_ingest_resume_all(ing);
-    if (blocked->cnt)
-        rd_kafka_pause_partitions(ing->rk, blocked);
-    rd_kafka_topic_partition_list_destroy(blocked);
+    return blocked;
 }
 
 static void revoke(mtr_ingest_t *ing, rd_kafka_topic_partition_list_t *parts, bool lost)
@@ -178,11 +179,16 @@ void mtr_ingest_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        assign(ing, partitions);
+        rd_kafka_topic_partition_list_t *blocked = assign(ing, partitions);
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, partitions);
         else
             kerr = rd_kafka_assign(rk, partitions);
+        /* Paused once assigned: the group keeps them here, so no other
+         * member counts them either, until an operator settles the close. */
+        if (blocked->cnt)
+            rd_kafka_pause_partitions(rk, blocked);
+        rd_kafka_topic_partition_list_destroy(blocked);
     } else {
         revoke(ing, partitions, rd_kafka_assignment_lost(rk) != 0);
         if (cooperative)
