@@ -118,7 +118,20 @@ static const char *const stmt_sql[LS__COUNT] = {
                            " GROUP BY tags ORDER BY tags",
     [LS_CONTRIB_OF_PART] = "SELECT record_id, quantity_micro FROM contributions WHERE " PART_MATCH,
     [LS_CONTRIB_DELETE_PART] = "DELETE FROM contributions WHERE " PART_MATCH,
-    [LS_RECORDS_OF_CLOSE] = "SELECT DISTINCT record_id FROM contributions WHERE close_id=?1",
+    /* Per contribution c0 of close ?1, in the order the close wrote them,
+     * its record if still pending, with the carry of its key and one row
+     * per contribution of the record (any close) with its part's state. */
+    [LS_SETTLE_OF_CLOSE] =
+        "SELECT c0.id, r.id, r.scope_kind, r.scope, r.customer_kind, r.customer, r.dimension,"
+        " r.quantity_micro, r.moved_in, r.rounding, COALESCE(k.carry_micro, 0), c.tags,"
+        " c.quantity_micro, p.state FROM contributions c0"
+        " JOIN records r ON r.id=c0.record_id"
+        " LEFT JOIN carries k ON k.scope_kind=r.scope_kind AND k.scope=r.scope"
+        " AND k.customer_kind=r.customer_kind AND k.customer=r.customer"
+        " AND k.dimension=r.dimension"
+        " JOIN contributions c ON c.record_id=r.id"
+        " LEFT JOIN close_parts p ON p.close_id=c.close_id AND p.topic=c.topic AND p.part=c.part"
+        " WHERE c0.close_id=?1 AND r.status=0 ORDER BY c0.topic, c0.part, c0.id",
     [LS_PROV_INSERT] =
         "INSERT INTO provenance(from_record, to_record, quantity_micro, aws_quantity,"
         " reason, contribution_id, created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -421,7 +434,8 @@ mtr_err_t mtr_ledger_open(const char *path, const mtr_ledger_options_t *opts, mt
     l->path = mtr_strdup(path);
     l->clock = opts->clock ? opts->clock : mtr_clock_system();
     l->max_record_age_ms = opts->max_record_age_ms ? opts->max_record_age_ms : 6 * MTR_MS_PER_HOUR;
-    if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+    /* No per-call mutex: a handle belongs to one thread at a time. */
+    if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
         err = ledger_db_err(l, errstr, errstr_size, "opening");
         goto fail;

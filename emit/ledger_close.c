@@ -1,8 +1,7 @@
 /* The close side of the ledger: the close transaction (close log,
- * contributions, checkpoints), confirmation once Kafka has the commit,
- * reconciliation of commits with an unknown outcome (with roll-back of
- * unconfirmed contributions), and the decision that makes a record sendable:
- * rounding with carry and the split of its units over its tag sets. */
+ * contributions, checkpoints) and confirmation once Kafka has the commit.
+ * Deciding the records a confirmation makes sendable is in
+ * ledger_settle.c, reconciliation in ledger_reconcile.c. */
 #include "emit/ledger_int.h"
 
 #include <stdio.h>
@@ -34,192 +33,6 @@ mtr_err_t ledger_ids_collect(mtr_ledger_t *l, sqlite3_stmt *st, ledger_ids_t *ou
         ledger_ids_push(out, sqlite3_column_int64(st, 0));
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? MTR_OK : ledger_db_err(l, errstr, errstr_size, "reading ids");
-}
-
-/* ---- deciding a record ---- */
-
-typedef struct tag_share {
-    char *tags;
-    int64_t micro;
-    int64_t units;
-    int64_t rem; /* units * micro mod total, for largest remainder */
-} tag_share_t;
-
-/* Splits units over the tag sets in proportion to their micro-units so the
- * integers sum exactly to units (largest remainder; ties to the first tag
- * set in canonical order). */
-static void split_units(tag_share_t *s, size_t n, int64_t units)
-{
-    __int128 total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += s[i].micro;
-    if (n == 0)
-        return;
-    int64_t given = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (total == 0) {
-            s[i].units = i == 0 ? units : 0;
-            s[i].rem = 0;
-        } else {
-            __int128 p = (__int128)units * s[i].micro;
-            s[i].units = (int64_t)(p / total);
-            s[i].rem = (int64_t)(p % total);
-        }
-        given += s[i].units;
-    }
-    for (int64_t left = units - given; left > 0; left--) {
-        size_t best = 0;
-        for (size_t i = 1; i < n; i++)
-            if (s[i].rem > s[best].rem)
-                best = i;
-        s[best].units++;
-        s[best].rem = -1;
-    }
-}
-
-static mtr_err_t write_allocations(mtr_ledger_t *l, int64_t id, int64_t units, char *errstr,
-                                   size_t errstr_size)
-{
-    sqlite3_stmt *st = ledger_stmt(l, LS_CONTRIB_BY_TAGS, errstr, errstr_size);
-    if (!st)
-        return MTR_ERR_DB;
-    sqlite3_bind_int64(st, 1, id);
-    tag_share_t *s = NULL;
-    size_t n = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 4;
-            s = mtr_realloc(s, cap * sizeof *s);
-        }
-        s[n].tags = mtr_strdup((const char *)sqlite3_column_text(st, 0));
-        s[n].micro = sqlite3_column_int64(st, 1);
-        n++;
-    }
-    sqlite3_reset(st);
-    mtr_err_t err =
-        rc == SQLITE_DONE ? MTR_OK : ledger_db_err(l, errstr, errstr_size, "reading tag sets");
-    if (!err && n == 0 && units > 0) {
-        /* Units from the carry alone go to the untagged bucket. */
-        s = mtr_realloc(s, sizeof *s);
-        s[0] = (tag_share_t){.tags = mtr_strdup(""), .micro = 0};
-        n = 1;
-    }
-    split_units(s, n, units);
-    for (size_t i = 0; !err && i < n; i++) {
-        if (s[i].units == 0)
-            continue;
-        sqlite3_stmt *add = ledger_stmt(l, LS_ALLOC_ADD, errstr, errstr_size);
-        if (!add) {
-            err = MTR_ERR_DB;
-            break;
-        }
-        sqlite3_bind_int64(add, 1, id);
-        sqlite3_bind_text(add, 2, s[i].tags, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(add, 3, s[i].units);
-        err = ledger_step_done(l, add, errstr, errstr_size, "writing an allocation");
-    }
-    for (size_t i = 0; i < n; i++)
-        mtr_free(s[i].tags);
-    mtr_free(s);
-    return err;
-}
-
-static mtr_err_t decide(mtr_ledger_t *l, const mtr_ledger_record_t *r, char *errstr,
-                        size_t errstr_size)
-{
-    mtr_ledger_key_t key = {r->scope_kind, r->scope, r->customer_kind, r->customer, r->dimension};
-    sqlite3_stmt *st = ledger_stmt(l, LS_CARRY_GET, errstr, errstr_size);
-    if (!st)
-        return MTR_ERR_DB;
-    ledger_bind_key(st, 1, &key);
-    int64_t carry = 0;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        carry = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-
-    int64_t total, units, rem;
-    if (!mtr_quantity_add(r->quantity_micro, carry, &total))
-        return mtr_err_set(errstr, errstr_size, MTR_ERR_OVERFLOW,
-                           "ledger: record %lld: usage plus carry overflows", (long long)r->id);
-    mtr_quantity_round(total, r->rounding, &units, &rem);
-    if (units < 0) {
-        /* A negative carry left by another rounding rule: keep it for later
-         * hours instead of billing a negative quantity. */
-        units = 0;
-        rem = total;
-    }
-    if (!(st = ledger_stmt(l, LS_CARRY_SET, errstr, errstr_size)))
-        return MTR_ERR_DB;
-    ledger_bind_key(st, 1, &key);
-    sqlite3_bind_int64(st, 6, rem);
-    mtr_err_t err = ledger_step_done(l, st, errstr, errstr_size, "writing the carry");
-    if (err || (err = write_allocations(l, r->id, units, errstr, errstr_size)))
-        return err;
-
-    int64_t aws = units + r->moved_in;
-    mtr_ledger_status_t status = MTR_LEDGER_SENDABLE;
-    char why[160] = "";
-    if (aws > MTR_EMIT_MAX_QUANTITY) {
-        status = MTR_LEDGER_PARKED;
-        snprintf(why, sizeof why, "quantity %lld exceeds AWS's maximum %lld; split it by hand",
-                 (long long)aws, (long long)MTR_EMIT_MAX_QUANTITY);
-    }
-    if (!(st = ledger_stmt(l, LS_REC_DECIDE, errstr, errstr_size)))
-        return MTR_ERR_DB;
-    sqlite3_bind_int64(st, 1, r->id);
-    sqlite3_bind_int64(st, 2, aws);
-    sqlite3_bind_int(st, 3, (int)status);
-    if (why[0])
-        sqlite3_bind_text(st, 4, why, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, ledger_now(l));
-    return ledger_step_done(l, st, errstr, errstr_size, "deciding a record");
-}
-
-mtr_err_t ledger_settle(mtr_ledger_t *l, int64_t record_id, char *errstr, size_t errstr_size)
-{
-    mtr_ledger_record_t r;
-    mtr_err_t err = ledger_record_load(l, record_id, &r, errstr, errstr_size);
-    if (err == MTR_ERR_NOT_FOUND)
-        return MTR_OK;
-    if (err)
-        return err;
-    int64_t unconfirmed = 0, contributions = 0;
-    if (r.status != MTR_LEDGER_PENDING_COMMIT)
-        goto done;
-    sqlite3_stmt *cnt = ledger_stmt(l, LS_REC_PENDING_UNCONFIRMED, errstr, errstr_size);
-    if (!cnt) {
-        err = MTR_ERR_DB;
-        goto done;
-    }
-    sqlite3_bind_int64(cnt, 1, record_id);
-    int rc = sqlite3_step(cnt);
-    if (rc == SQLITE_ROW) {
-        contributions = sqlite3_column_int64(cnt, 0);
-        unconfirmed = sqlite3_column_int64(cnt, 1);
-    }
-    sqlite3_reset(cnt);
-    if (rc != SQLITE_ROW) {
-        err = ledger_db_err(l, errstr, errstr_size, "counting contributions");
-        goto done;
-    }
-    if (unconfirmed > 0)
-        goto done;
-    if (contributions == 0 && r.moved_in == 0) {
-        /* Everything in it was rolled back: it never existed. */
-        sqlite3_stmt *st = ledger_stmt(l, LS_REC_DELETE, errstr, errstr_size);
-        if (!st) {
-            err = MTR_ERR_DB;
-            goto done;
-        }
-        sqlite3_bind_int64(st, 1, record_id);
-        err = ledger_step_done(l, st, errstr, errstr_size, "deleting an empty record");
-        goto done;
-    }
-    err = decide(l, &r, errstr, errstr_size);
-done:
-    mtr_ledger_record_clear(&r);
-    return err;
 }
 
 /* ---- the close transaction ---- */
@@ -293,7 +106,7 @@ static mtr_err_t canonical_tags(const mtr_ledger_contribution_t *c, size_t i, ch
 /* Adds one contribution to its record, or, when that record is no longer
  * pending, to the next hour's (see ledger.h). */
 static mtr_err_t place(mtr_ledger_t *l, int64_t close_id, const mtr_ledger_contribution_t *c,
-                       const char *tags, char *errstr, size_t errstr_size)
+                       const char *tags, int64_t now, char *errstr, size_t errstr_size)
 {
     int64_t h = c->hour_ms, intended = 0, id = 0, micro = 0;
     bool created = false;
@@ -334,7 +147,7 @@ static mtr_err_t place(mtr_ledger_t *l, int64_t close_id, const mtr_ledger_contr
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, micro);
         sqlite3_bind_int(st, 3, (int)c->rounding);
-        sqlite3_bind_int64(st, 4, ledger_now(l));
+        sqlite3_bind_int64(st, 4, now);
         if ((err = ledger_step_done(l, st, errstr, errstr_size, "adding usage")))
             return err;
     }
@@ -360,7 +173,7 @@ static mtr_err_t place(mtr_ledger_t *l, int64_t close_id, const mtr_ledger_contr
     sqlite3_bind_int64(st, 4, -1);
     sqlite3_bind_text(st, 5, "added_after_send", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, contribution_id);
-    sqlite3_bind_int64(st, 7, ledger_now(l));
+    sqlite3_bind_int64(st, 7, now);
     return ledger_step_done(l, st, errstr, errstr_size, "writing provenance");
 }
 
@@ -492,7 +305,9 @@ mtr_err_t mtr_ledger_close(mtr_ledger_t *ledger, const mtr_ledger_close_t *close
         err = MTR_ERR_DB;
         goto fail;
     }
-    sqlite3_bind_int64(st, 1, ledger_now(l));
+    /* One time for the whole close: its rows were all written at once. */
+    int64_t now = ledger_now(l);
+    sqlite3_bind_int64(st, 1, now);
     if ((err = ledger_step_done(l, st, errstr, errstr_size, "writing a close")))
         goto fail;
     int64_t id = sqlite3_last_insert_rowid(l->db);
@@ -507,7 +322,7 @@ mtr_err_t mtr_ledger_close(mtr_ledger_t *ledger, const mtr_ledger_close_t *close
         char tagset[MTR_TAGSET_MAX_BYTES + 1];
         if ((err = check_contribution(close, i, errstr, errstr_size)) ||
             (err = canonical_tags(c, i, tagset, errstr, errstr_size)) ||
-            (err = place(l, id, c, tagset, errstr, errstr_size)))
+            (err = place(l, id, c, tagset, now, errstr, errstr_size)))
             goto fail;
     }
     MTR_FAULT("ledger.close.in_txn");
@@ -550,20 +365,6 @@ mtr_err_t ledger_set_checkpoint(mtr_ledger_t *l, const char *topic, int32_t part
     sqlite3_bind_text(st, 5, source, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, ledger_now(l));
     return ledger_step_done(l, st, errstr, errstr_size, "writing a checkpoint");
-}
-
-mtr_err_t ledger_settle_close(mtr_ledger_t *l, int64_t close_id, char *errstr, size_t errstr_size)
-{
-    sqlite3_stmt *st = ledger_stmt(l, LS_RECORDS_OF_CLOSE, errstr, errstr_size);
-    if (!st)
-        return MTR_ERR_DB;
-    sqlite3_bind_int64(st, 1, close_id);
-    ledger_ids_t ids = {0};
-    mtr_err_t err = ledger_ids_collect(l, st, &ids, errstr, errstr_size);
-    for (size_t i = 0; !err && i < ids.n; i++)
-        err = ledger_settle(l, ids.ids[i], errstr, errstr_size);
-    mtr_free(ids.ids);
-    return err;
 }
 
 mtr_err_t ledger_confirm_part(mtr_ledger_t *l, int64_t close_id, const char *topic,

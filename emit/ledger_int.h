@@ -33,7 +33,7 @@ typedef enum ledger_stmt_id {
     LS_CONTRIB_BY_TAGS,
     LS_CONTRIB_OF_PART,
     LS_CONTRIB_DELETE_PART,
-    LS_RECORDS_OF_CLOSE,
+    LS_SETTLE_OF_CLOSE,
     LS_PROV_INSERT,
     LS_PROV_DELETE_PART,
     LS_ALLOC_ADD,
@@ -140,7 +140,9 @@ mtr_err_t ledger_set_checkpoint(mtr_ledger_t *l, const char *topic, int32_t part
 /* Marks one part confirmed and advances the checkpoint (never back). */
 mtr_err_t ledger_confirm_part(mtr_ledger_t *l, int64_t close_id, const char *topic,
                               int32_t partition, char *errstr, size_t errstr_size);
-/* Settles every record the close contributed to. */
+/* Settles every record the close contributed to, exactly as
+ * ledger_settle on each of them in the order the close first wrote them
+ * would, with one query for all of them. */
 mtr_err_t ledger_settle_close(mtr_ledger_t *l, int64_t close_id, char *errstr, size_t errstr_size);
 /* p's confirmed checkpoint and newest pending part (out->close_log_tail is
  * mtr_free'd by the caller, also on error). */
