@@ -4,6 +4,10 @@
 #ifndef MTR_CLI_CMD_H
 #define MTR_CLI_CMD_H
 
+/* How meterd was invoked (argv[0], e.g. "build/meterd"), for commands that
+ * print follow-up command lines. */
+const char *cli_program(void);
+
 int cmd_config(int argc, char **argv);
 int cmd_sigv4(int argc, char **argv);
 int cmd_emulator(int argc, char **argv);

@@ -330,12 +330,13 @@ static bool summary(demo_t *d)
     }
     printf("\n%s\n", ok ? "Every total matches what was generated."
                         : "MISMATCH: the totals above differ from what was generated.");
+    const char *me = cli_program();
     printf("\nLook further:\n"
-           "  build/meterd records list --ledger %s\n"
-           "  build/meterd records list --ledger %s --format csv --dimension data_gb\n"
+           "  %s records list --ledger %s\n"
+           "  %s records list --ledger %s --format csv --dimension data_gb\n"
            "  cat %s          # the config this demo ran with\n"
-           "  build/meterd sandbox      # Kafka + emulator for your own producer\n",
-           d->ledger_path, d->ledger_path, d->config_path);
+           "  %s sandbox      # Kafka + emulator for your own producer\n",
+           me, d->ledger_path, me, d->ledger_path, d->config_path, me);
     return ok;
 }
 

@@ -165,7 +165,7 @@ int cmd_sandbox(int argc, char **argv)
         "  config for meterd run    %s\n\n"
         "In another terminal:\n"
         "  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n"
-        "  build/meterd run --config %s\n\n"
+        "  %s run --config %s\n\n"
         "Then point your producer at the bootstrap servers (topic usage, keyed by\n"
         "customer), or try one event:\n"
         "  echo 'cust-1:{\"customer\":\"cust-1\",\"dimension\":\"api_calls\",\"quantity\":3}' |\n"
@@ -173,7 +173,7 @@ int cmd_sandbox(int argc, char **argv)
         "An hour is billed once it is over (plus window.lateness): send events with\n"
         "\"timestamp\" in the last few hours to see records at once.\n",
         bootstraps, partitions, bound, bound, config_path, SANDBOX_KEY_ID, SANDBOX_SECRET,
-        config_path, bootstraps);
+        cli_program(), config_path, bootstraps);
     fflush(stdout);
 
     struct sigaction sa = {.sa_handler = on_signal};

@@ -19,6 +19,13 @@ static const struct command {
     {"mock-kafka", cmd_mock_kafka, "run an embedded Kafka cluster on loopback (tests, trials)"},
 };
 
+static const char *program = "meterd";
+
+const char *cli_program(void)
+{
+    return program;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: meterd <command> [options]\n\ncommands:\n");
@@ -29,6 +36,8 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    if (argc > 0 && argv[0] && argv[0][0])
+        program = argv[0];
     if (argc < 2) {
         usage(stderr);
         return 2;
