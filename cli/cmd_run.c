@@ -3,14 +3,17 @@
  * to the Metering Service from a sender thread as hours close.
  * SIGTERM/SIGINT stop consumption, leave the group, finish the sending pass
  * in progress and exit 0 within seconds (what is durable is already
- * committed); a second signal exits at once. */
+ * committed); a second signal exits at once. With metrics.listen set it
+ * also serves GET /metrics and GET /healthz (cli/metrics_server.h). */
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "cli/run_watch.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "emit/ledger.h"
@@ -138,6 +141,19 @@ int cmd_run(int argc, char **argv)
         mtr_config_free(config);
         return 1;
     }
+    run_watch_t watch = {.ing = ing, .sender = sender, .ledger_path = config->ledger.path};
+    pthread_mutex_init(&watch.mu, NULL);
+    mtr_metrics_t *metrics;
+    metrics_server_t *server;
+    if (run_watch_start(&watch, config, &metrics, &server, errstr, sizeof errstr)) {
+        fprintf(stderr, "meterd run: %s\n", errstr);
+        pthread_mutex_destroy(&watch.mu);
+        mtr_ingest_free(ing);
+        mtr_emit_sender_free(sender);
+        mtr_ledger_free(ledger);
+        mtr_config_free(config);
+        return 1;
+    }
     running = ing;
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
@@ -145,8 +161,8 @@ int cmd_run(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     mtr_err_t err = mtr_ingest_run(ing, errstr, sizeof errstr);
-    mtr_ingest_stats_t st;
-    mtr_ingest_get_stats(ing, &st);
+    run_watch_ingest_stopped(&watch, err, errstr);
+    mtr_ingest_stats_t st = watch.final;
     mtr_info("run",
              "stopped: %llu message(s), %llu counted, %llu replayed, %llu rejected, %llu "
              "close(s), %llu customer-hour(s) spread over partitions",
@@ -162,8 +178,13 @@ int cmd_run(int argc, char **argv)
         mtr_info("run", "sender: %llu record(s) sent, %llu accepted",
                  (unsigned long long)ss.records,
                  (unsigned long long)ss.outcomes[MTR_EMIT_ACCEPTED]);
-        mtr_emit_sender_free(sender);
     }
+    /* The server reads the sender's figures: stop it before the sender
+     * goes. */
+    metrics_server_stop(server);
+    mtr_metrics_free(metrics);
+    pthread_mutex_destroy(&watch.mu);
+    mtr_emit_sender_free(sender);
     mtr_ledger_free(ledger);
     mtr_config_free(config);
     if (err) {

@@ -113,6 +113,9 @@ typedef struct mtr_config {
         size_t n_customers; /* 0: every customer is subscribed */
         char *region;
     } emulator;
+    struct {
+        char *listen; /* "host:port" of /metrics and /healthz; NULL: off */
+    } metrics;
 } mtr_config_t;
 
 /* One problem found while loading: the JSON path ("products[0].dimensions[2]

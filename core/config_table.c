@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 
 #define S(x)        "\"" x "\""
 #define MS_S        1000.0
@@ -107,6 +108,15 @@ static void check_topic(mtr_conf_ctx_t *ctx, const char *path, const void *field
                              v);
             return;
         }
+}
+
+static void check_listen(mtr_conf_ctx_t *ctx, const char *path, const void *field)
+{
+    const char *v = *(char *const *)field;
+    char host[256], err[256];
+    uint16_t port;
+    if (v && mtr_metrics_parse_listen(v, host, sizeof host, &port, err, sizeof err))
+        mtr_conf_problem(ctx, path, "%s", err);
 }
 
 /* Keys meterd sets on the consumer itself: a second value here would either
@@ -298,6 +308,12 @@ static const mtr_conf_prop_t root_props[] = {
     {"emulator", "region", MTR_CONF_STRING, .min_len = 1, .max_len = 64, .flags = MTR_CONF_NULLABLE,
      .validate = check_region, FIELD(mtr_config_t, emulator.region),
      .desc = "Region the emulator signs for; null: aws.region."},
+
+    {"metrics", "listen", MTR_CONF_STRING, .min_len = 1, .max_len = 300, .flags = MTR_CONF_NULLABLE,
+     .validate = check_listen, FIELD(mtr_config_t, metrics.listen),
+     .desc = "host:port where `meterd run` serves Prometheus metrics (GET /metrics) and its "
+             "health (GET /healthz), e.g. 127.0.0.1:9464 or [::1]:9464; 0.0.0.0:PORT listens "
+             "on every interface. null: no endpoint."},
 };
 
 const mtr_conf_table_t mtr_conf_root = {"", root_props, sizeof root_props / sizeof root_props[0],
@@ -558,8 +574,10 @@ void mtr_config_log_summary(const mtr_config_t *c)
         cat(line, sizeof line, &n, " (none)");
     cat(line, sizeof line, &n,
         "; shards %d; window lateness %s skew %s record-age %s event-age %s; emit %g calls/s "
-        "%d in flight timeout %s attempts %d; emulator %zu credential(s) %zu customer(s)",
+        "%d in flight timeout %s attempts %d; emulator %zu credential(s) %zu customer(s); "
+        "metrics %s",
         c->shards, lat, skew, rec, ev, c->emit.calls_per_second, c->emit.max_in_flight, to,
-        c->emit.max_attempts, c->emulator.n_credentials, c->emulator.n_customers);
+        c->emit.max_attempts, c->emulator.n_credentials, c->emulator.n_customers,
+        c->metrics.listen ? c->metrics.listen : "off");
     mtr_info("config", "%s", line);
 }

@@ -6,7 +6,8 @@ set -eu
 PACKAGES="build-essential cmake pkg-config clang-format
 librdkafka-dev libcurl4-openssl-dev libssl-dev libjemalloc-dev
 libxxhash-dev libcjson-dev libsqlite3-dev sqlite3 libmicrohttpd-dev
-libcmocka-dev kcat python3 python3-botocore python3-kafka python3-yaml"
+libcmocka-dev kcat python3 python3-botocore python3-kafka python3-yaml
+python3-prometheus-client"
 
 missing=""
 for p in $PACKAGES; do

@@ -137,8 +137,8 @@ void mtr_ingest_get_stats(mtr_ingest_t *ing, mtr_ingest_stats_t *out)
         out->rejected += s->rejected;
         for (int r = 0; r < MTR_EVENT_REASON__COUNT && r < 32; r++)
             out->rejected_by_reason[r] += s->rejected_by_reason[r];
-        out->partitions += (int)ing->workers[i].n_slots;
     }
+    out->partitions = ing->partitions;
     out->closes = ing->closes;
     out->records_written = ing->records_written;
     out->commit_failures = ing->commit_failures;

@@ -10,8 +10,8 @@
  *            (offsets + close-log metadata) → ledger confirm (sendable)
  *
  * Threads: mtr_ingest_run() runs on the calling thread until
- * mtr_ingest_stop() (async-signal-safe) is called; everything else is for
- * that same thread. */
+ * mtr_ingest_stop() (async-signal-safe) is called; mtr_ingest_get_stats()
+ * may be called from any thread; everything else is for that same thread. */
 #ifndef MTR_INGEST_H
 #define MTR_INGEST_H
 

@@ -27,10 +27,12 @@ struct mtr_ingest {
     size_t n_pending;
     size_t cap_pending;
 
-    uint64_t closes;
-    uint64_t records_written;
-    uint64_t commit_failures;
-    uint64_t customers_split;
+    /* Written by the ingest thread, read by mtr_ingest_get_stats from any. */
+    _Atomic uint64_t closes;
+    _Atomic uint64_t records_written;
+    _Atomic uint64_t commit_failures;
+    _Atomic uint64_t customers_split;
+    _Atomic int partitions;
 };
 
 void mtr_ingest_park_all(mtr_ingest_t *ing);

@@ -146,6 +146,7 @@ static rd_kafka_topic_partition_list_t *assign(mtr_ingest_t *ing,
         }
         mtr_ingest_worker_t *w = pick_worker(ing);
         mtr_ingest_worker_add(w, tp->topic, tp->partition, start >= 0 ? start : 0, &meta);
+        ing->partitions++;
         tp->offset = start >= 0 ? start : RD_KAFKA_OFFSET_BEGINNING;
         mtr_info("ingest", "assigned %s[%" PRId32 "] to shard %d from offset %" PRId64, tp->topic,
                  tp->partition, w->id, start >= 0 ? start : 0);
@@ -163,6 +164,7 @@ static void revoke(mtr_ingest_t *ing, rd_kafka_topic_partition_list_t *parts, bo
         if (!find_slot(ing, tp->topic, tp->partition, &w))
             continue;
         mtr_ingest_worker_remove(w, tp->topic, tp->partition);
+        ing->partitions--;
         mtr_info("ingest",
                  "%s %s[%" PRId32 "]: open windows dropped (the next owner recounts "
                  "them from the committed offset)",
