@@ -1,8 +1,8 @@
 """End-to-end ingest benchmark (DESIGN.md section 7): the same events on an
-8-partition mock cluster are read (a) by kcat, librdkafka's plain consumer,
-and (b) by `meterd run` (decode, aggregate, close, ledger), in one run, and
-the ratio is printed with the close -> sendable times from the close log
-lines. Not a test: run it by hand,
+8-partition mock cluster are read (a) by a plain librdkafka consumer and
+(b) by `meterd run` (decode, validate, aggregate, close, ledger), in one
+run, and the ratio is printed with the close -> sendable times from the
+close log lines. Not a test: run it by hand,
 
     /usr/bin/python3 bench/bench_ingest.py --build build [--events 300000]
 
@@ -11,23 +11,21 @@ The mock cluster keeps only about 5 MB per partition, so the default is
 The raw rate comes from `meterbench consume` (bench/bench_consume.c) when
 meterbench has it, else from kcat (slower: it formats every message); both
 are timed from the first message to the last, best of three. meterd's rate is
-counted from its first partition assignment to the close that holds the
-last event (closes are checked every 250 ms: that bounds the error)."""
+timed the same way, from its own counter of messages read: its /metrics
+endpoint (meterd_kafka_messages_total) is read every 5 ms from the first
+message to the last."""
 import argparse
-import datetime
+import json
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
 import harness as H  # noqa: E402
-
-
-def stamp(line):
-    return datetime.datetime.strptime(line[:23], "%Y-%m-%dT%H:%M:%S.%f").replace(
-        tzinfo=datetime.timezone.utc).timestamp()
 
 
 def kcat_seconds(bootstrap, topic, expect):
@@ -46,6 +44,40 @@ def kcat_seconds(bootstrap, topic, expect):
     if n != expect:
         raise SystemExit("kcat read %d messages of %s, expected %d" % (n, topic, expect))
     return last - first
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def messages_read(port):
+    """meterd_kafka_messages_total from meterd's /metrics, or None."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=1) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith("meterd_kafka_messages_total "):
+                    return float(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def messages_first_last(port, expect, timeout):
+    """Monotonic times at which meterd had read its first and its last
+    (expect-th) message, sampled every 5 ms."""
+    deadline = time.monotonic() + timeout
+    first = None
+    while time.monotonic() < deadline:
+        n = messages_read(port)
+        now = time.monotonic()
+        if n and first is None:
+            first = now
+        if n is not None and n >= expect:
+            return first, now
+        time.sleep(0.005)
+    raise RuntimeError("meterd did not read %d messages in %d s" % (expect, timeout))
 
 
 def raw_consume_seconds(args, bootstrap):
@@ -92,21 +124,26 @@ def main(h, args):
 
     cfg, ledger = h.write_config("bench", mock, H.lateness_for(hours.ago(1)),
                                  shards=args.shards)
+    port = free_port()
+    with open(cfg) as f:
+        config = json.load(f)
+    config["metrics"] = {"listen": "127.0.0.1:%d" % port}
+    with open(cfg, "w") as f:
+        json.dump(config, f)
     inst = h.meterd("bench", cfg, ledger).start()
+    first, last = messages_first_last(port, args.events, 300)
+    rate = args.events / (last - first)
     H.wait_until(lambda: sum(r["micro"] for r in H.LedgerView(ledger).records) ==
                  args.events * 1000000, 300, "meterd to count every event",
                  interval=0.5)
     inst.term()
     lines = inst.log_text().splitlines()
-    first = min(stamp(ln) for ln in lines if "ingest: assigned " in ln)
     closes = [ln for ln in lines if "ingest: closed " in ln]
-    last = stamp(closes[-1])
-    rate = args.events / (last - first)
     totals = [int(ln.split(" total ")[1].split(" ms")[0]) for ln in closes]
     print("events              %d on 8 partitions, %d customers, %d shard(s)" %
           (args.events, args.customers, args.shards))
     print("raw librdkafka      %.0f events/s (%s)" % (raw_rate, tool))
-    print("meterd run          %.0f events/s (%.3f s from assignment to last close)" %
+    print("meterd run          %.0f events/s (%.3f s from first to last message)" %
           (rate, last - first))
     print("ratio               %.0f %%" % (100.0 * rate / raw_rate))
     print("close -> sendable   %s ms (per close, %d record(s) in the ledger)" %
