@@ -21,8 +21,17 @@ static const char *const migrations[MTR_LEDGER_SCHEMA_VERSION] = {
     "CREATE TABLE schema_version(version INTEGER NOT NULL);"
     "INSERT INTO schema_version VALUES(0);"
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "CREATE TABLE records("
+    /* Each (scope, customer, dimension) once; records and carries refer to
+     * it by id. */
+    "CREATE TABLE keys("
     " id INTEGER PRIMARY KEY,"
+    " scope_kind INTEGER NOT NULL, scope TEXT NOT NULL,"
+    " customer_kind INTEGER NOT NULL, customer TEXT NOT NULL, dimension TEXT NOT NULL,"
+    " UNIQUE(scope_kind, scope, customer_kind, customer, dimension));"
+    /* The key's strings are repeated in records so readers (and sqlite3)
+     * need no join. */
+    "CREATE TABLE records("
+    " id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL,"
     " scope_kind INTEGER NOT NULL, scope TEXT NOT NULL,"
     " customer_kind INTEGER NOT NULL, customer TEXT NOT NULL,"
     " dimension TEXT NOT NULL, hour_ms INTEGER NOT NULL,"
@@ -34,9 +43,10 @@ static const char *const migrations[MTR_LEDGER_SCHEMA_VERSION] = {
     " metering_record_id TEXT, last_error TEXT,"
     " moved_to INTEGER NOT NULL DEFAULT 0,"
     " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
-    " UNIQUE(scope_kind, scope, customer_kind, customer, dimension, hour_ms));"
-    "CREATE INDEX records_status ON records(status, hour_ms);"
-    "CREATE INDEX records_customer ON records(customer, dimension, hour_ms);"
+    " UNIQUE(key_id, hour_ms));"
+    /* Only sendable and in_flight records: a close's new pending records
+     * never touch it. */
+    "CREATE INDEX records_unsent ON records(status, hour_ms) WHERE " LEDGER_UNSENT ";"
     "CREATE TABLE closes(id INTEGER PRIMARY KEY AUTOINCREMENT, created_ms INTEGER NOT NULL);"
     "CREATE TABLE close_parts("
     " close_id INTEGER NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL,"
@@ -56,15 +66,15 @@ static const char *const migrations[MTR_LEDGER_SCHEMA_VERSION] = {
     " id INTEGER PRIMARY KEY, record_id INTEGER NOT NULL, close_id INTEGER NOT NULL,"
     " topic TEXT NOT NULL, part INTEGER NOT NULL, tags TEXT NOT NULL,"
     " quantity_micro INTEGER NOT NULL, intended_record_id INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX contributions_record ON contributions(record_id);"
+    /* close_id lets a confirmation skip its own close's rows in the index. */
+    "CREATE INDEX contributions_record ON contributions(record_id, close_id);"
     "CREATE INDEX contributions_part ON contributions(close_id, topic, part);"
+    /* The rounding remainder a key's next record starts from: narrow rows,
+     * rewritten for every key a confirmation decides. */
+    "CREATE TABLE carries(key_id INTEGER PRIMARY KEY, carry_micro INTEGER NOT NULL);"
     "CREATE TABLE allocations("
     " record_id INTEGER NOT NULL, tags TEXT NOT NULL, quantity INTEGER NOT NULL,"
-    " PRIMARY KEY(record_id, tags));"
-    "CREATE TABLE carries("
-    " scope_kind INTEGER NOT NULL, scope TEXT NOT NULL, customer_kind INTEGER NOT NULL,"
-    " customer TEXT NOT NULL, dimension TEXT NOT NULL, carry_micro INTEGER NOT NULL,"
-    " PRIMARY KEY(scope_kind, scope, customer_kind, customer, dimension));"
+    " PRIMARY KEY(record_id, tags)) WITHOUT ROWID;"
     "CREATE TABLE provenance("
     " id INTEGER PRIMARY KEY, from_record INTEGER NOT NULL, to_record INTEGER NOT NULL,"
     " quantity_micro INTEGER NOT NULL, aws_quantity INTEGER NOT NULL, reason TEXT NOT NULL,"
@@ -74,7 +84,9 @@ static const char *const migrations[MTR_LEDGER_SCHEMA_VERSION] = {
     "CREATE INDEX provenance_contribution ON provenance(contribution_id);",
 };
 
-#define KEY_WHERE  "scope_kind=?1 AND scope=?2 AND customer_kind=?3 AND customer=?4 AND dimension=?5"
+#define FEED_KEY                                                                                   \
+    "k.scope_kind=f.c1 AND k.scope=f.c2 AND k.customer_kind=f.c3 AND k.customer=f.c4"              \
+    " AND k.dimension=f.c5"
 #define REC_SHORT  "id, status, quantity_micro, aws_quantity, moved_in, attempts, hour_ms"
 #define PART_MATCH "close_id=?1 AND topic=?2 AND part=?3"
 
@@ -82,56 +94,77 @@ static const char *const stmt_sql[LS__COUNT] = {
     [LS_BEGIN] = "BEGIN IMMEDIATE",
     [LS_COMMIT] = "COMMIT",
     [LS_ROLLBACK] = "ROLLBACK",
-    [LS_REC_FIND] = "SELECT " REC_SHORT " FROM records WHERE " KEY_WHERE " AND hour_ms=?6",
+    [LS_MAX_IDS] = "SELECT (SELECT COALESCE(MAX(id), 0) FROM keys),"
+                   " (SELECT COALESCE(MAX(id), 0) FROM records),"
+                   " (SELECT COALESCE(MAX(id), 0) FROM contributions)",
+    /* Feeds: c0 is the caller's row number, the other columns as named. */
+    [LS_KEYS_OF_FEED] = "SELECT f.c0, k.id FROM ledger_feed f JOIN keys k ON " FEED_KEY,
+    [LS_KEYS_INSERT_FEED] = "INSERT INTO keys(id, scope_kind, scope, customer_kind, customer,"
+                            " dimension) SELECT c0, c1, c2, c3, c4, c5 FROM ledger_feed",
+    [LS_REC_FIND] = "SELECT " REC_SHORT " FROM records WHERE key_id=?1 AND hour_ms=?2",
+    [LS_REC_FIND_FEED] = "SELECT f.c0, r.id, r.status, r.quantity_micro FROM ledger_feed f"
+                         " JOIN records r ON r.key_id=f.c1 AND r.hour_ms=f.c2",
+    [LS_REC_KEY_ID] = "SELECT key_id FROM records WHERE id=?1",
     [LS_REC_GET] = "SELECT " LEDGER_RECORD_COLUMNS " FROM records WHERE id=?1",
-    [LS_REC_INSERT] =
-        "INSERT INTO records(scope_kind, scope, customer_kind, customer, dimension,"
-        " hour_ms, rounding, status, aws_quantity, created_ms, updated_ms, quantity_micro)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, COALESCE(?11, 0))",
+    [LS_REC_INSERT] = "INSERT INTO records(scope_kind, scope, customer_kind, customer,"
+                      " dimension, hour_ms, rounding, status, aws_quantity, created_ms,"
+                      " updated_ms, quantity_micro, key_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+                      " ?8, ?9, ?10, ?10, COALESCE(?11, 0), ?12)",
+    /* New pending records of a close: id, key_id, the key, hour, usage,
+     * rounding. */
+    [LS_REC_INSERT_FEED] = "INSERT INTO records(id, key_id, scope_kind, scope, customer_kind,"
+                           " customer, dimension, hour_ms, quantity_micro, rounding, status,"
+                           " created_ms, updated_ms) SELECT c0, c6, c1, c2, c3, c4, c5, c7, c8,"
+                           " c9, 0, ?1, ?1 FROM ledger_feed",
     [LS_REC_SET_MICRO] = "UPDATE records SET quantity_micro=?2, rounding=COALESCE(?3, rounding),"
                          " updated_ms=?4 WHERE id=?1",
-    [LS_REC_DECIDE] = "UPDATE records SET aws_quantity=?2, status=?3, last_error=?4,"
-                      " updated_ms=?5 WHERE id=?1",
+    [LS_REC_SET_MICRO_FEED] = "UPDATE records SET quantity_micro=f.c1, rounding=f.c2,"
+                              " updated_ms=?1 FROM ledger_feed f WHERE records.id=f.c0",
+    [LS_REC_DECIDE_FEED] = "UPDATE records SET aws_quantity=f.c1, status=f.c2, last_error=f.c3,"
+                           " updated_ms=?1 FROM ledger_feed f WHERE records.id=f.c0",
     [LS_REC_DELETE] = "DELETE FROM records WHERE id=?1",
     [LS_REC_ADD_MOVED_IN] =
         "UPDATE records SET moved_in=moved_in+?2, aws_quantity=CASE WHEN aws_quantity<0"
         " THEN aws_quantity ELSE aws_quantity+?2 END, updated_ms=?3 WHERE id=?1",
     [LS_REC_SET_STALE] = "UPDATE records SET status=7, moved_to=?2, last_error=COALESCE(?3,"
                          " last_error), updated_ms=?4 WHERE id=?1",
-    [LS_REC_STALE_CANDIDATES] = "SELECT id FROM records WHERE status=1 AND attempts=0"
-                                " AND hour_ms<?1 ORDER BY hour_ms, id",
-    [LS_REC_NEXT_OPEN] = "SELECT id FROM records WHERE " KEY_WHERE " AND hour_ms>=?6 AND"
+    [LS_REC_STALE_CANDIDATES] = "SELECT id FROM records WHERE " LEDGER_UNSENT " AND status=1"
+                                " AND attempts=0 AND hour_ms<?1 ORDER BY hour_ms, id",
+    [LS_REC_NEXT_OPEN] = "SELECT id FROM records WHERE key_id=?1 AND hour_ms>=?2 AND"
                          " (status=0 OR (status=1 AND attempts=0)) ORDER BY hour_ms LIMIT 1",
-    [LS_REC_TAKE] = "SELECT " LEDGER_RECORD_COLUMNS " FROM records WHERE status=1 AND hour_ms<=?1"
+    [LS_REC_TAKE] = "SELECT " LEDGER_RECORD_COLUMNS " FROM records WHERE " LEDGER_UNSENT
+                    " AND status=1 AND hour_ms<=?1"
                     " ORDER BY scope_kind, scope, customer_kind, hour_ms, id LIMIT ?2",
     [LS_REC_MARK_IN_FLIGHT] = "UPDATE records SET status=2, attempts=attempts+1, updated_ms=?2"
                               " WHERE id=?1",
     [LS_REC_RESULT] = "UPDATE records SET status=?2, metering_record_id=COALESCE(?3,"
                       " metering_record_id), last_error=?4, updated_ms=?5 WHERE id=?1",
-    [LS_REC_REQUEUE] = "UPDATE records SET status=1, updated_ms=?1 WHERE status=2",
+    [LS_REC_REQUEUE] =
+        "UPDATE records SET status=1, updated_ms=?1 WHERE " LEDGER_UNSENT " AND status=2",
     [LS_REC_PENDING_UNCONFIRMED] =
         "SELECT COUNT(*), COALESCE(SUM(p.state=0), 0) FROM contributions c JOIN close_parts p"
         " ON p.close_id=c.close_id AND p.topic=c.topic AND p.part=c.part WHERE c.record_id=?1",
-    [LS_CONTRIB_INSERT] = "INSERT INTO contributions(record_id, close_id, topic, part, tags,"
-                          " quantity_micro, intended_record_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [LS_CONTRIB_INSERT_FEED] = "INSERT INTO contributions(id, record_id, close_id, topic, part,"
+                               " tags, quantity_micro, intended_record_id) SELECT c0, c1, ?1, c2,"
+                               " c3, c4, c5, c6 FROM ledger_feed",
     [LS_CONTRIB_BY_TAGS] = "SELECT tags, SUM(quantity_micro) FROM contributions WHERE record_id=?1"
                            " GROUP BY tags ORDER BY tags",
     [LS_CONTRIB_OF_PART] = "SELECT record_id, quantity_micro FROM contributions WHERE " PART_MATCH,
     [LS_CONTRIB_DELETE_PART] = "DELETE FROM contributions WHERE " PART_MATCH,
-    /* Per contribution c0 of close ?1, in the order the close wrote them,
-     * its record if still pending, with the carry of its key and one row
-     * per contribution of the record (any close) with its part's state. */
-    [LS_SETTLE_OF_CLOSE] =
-        "SELECT c0.id, r.id, r.scope_kind, r.scope, r.customer_kind, r.customer, r.dimension,"
-        " r.quantity_micro, r.moved_in, r.rounding, COALESCE(k.carry_micro, 0), c.tags,"
-        " c.quantity_micro, p.state FROM contributions c0"
-        " JOIN records r ON r.id=c0.record_id"
-        " LEFT JOIN carries k ON k.scope_kind=r.scope_kind AND k.scope=r.scope"
-        " AND k.customer_kind=r.customer_kind AND k.customer=r.customer"
-        " AND k.dimension=r.dimension"
-        " JOIN contributions c ON c.record_id=r.id"
-        " LEFT JOIN close_parts p ON p.close_id=c.close_id AND p.topic=c.topic AND p.part=c.part"
-        " WHERE c0.close_id=?1 AND r.status=0 ORDER BY c0.topic, c0.part, c0.id",
+    /* Settling a close: its contributions in the order it wrote them... */
+    [LS_SETTLE_CONTRIBS] = "SELECT record_id, topic, part, tags, quantity_micro FROM contributions"
+                           " WHERE close_id=?1 ORDER BY topic, part, id",
+    /* ...their records (c0: the caller's index, c1: record id), pending
+     * ones with their key's carry... */
+    [LS_SETTLE_RECORDS] = "SELECT f.c0, r.key_id, r.quantity_micro, r.moved_in, r.rounding,"
+                          " COALESCE(k.carry_micro, 0) FROM ledger_feed f"
+                          " JOIN records r ON r.id=f.c1 LEFT JOIN carries k ON k.key_id=r.key_id"
+                          " WHERE r.status=0",
+    /* ...and what other closes contributed to them, with their parts' state. */
+    [LS_SETTLE_OTHERS] =
+        "SELECT f.c0, c.tags, c.quantity_micro, p.state FROM ledger_feed f"
+        " JOIN contributions c ON c.record_id=f.c1 AND c.close_id<>?1"
+        " LEFT JOIN close_parts p ON p.close_id=c.close_id AND p.topic=c.topic AND p.part=c.part",
     [LS_PROV_INSERT] =
         "INSERT INTO provenance(from_record, to_record, quantity_micro, aws_quantity,"
         " reason, contribution_id, created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -140,12 +173,15 @@ static const char *const stmt_sql[LS__COUNT] = {
     [LS_ALLOC_ADD] =
         "INSERT INTO allocations(record_id, tags, quantity) VALUES(?1, ?2, ?3)"
         " ON CONFLICT(record_id, tags) DO UPDATE SET quantity=quantity+excluded.quantity",
+    [LS_ALLOC_ADD_FEED] =
+        "INSERT INTO allocations(record_id, tags, quantity) SELECT c0, c1, c2 FROM ledger_feed"
+        " WHERE true ON CONFLICT(record_id, tags) DO UPDATE SET "
+        "quantity=quantity+excluded.quantity",
     [LS_ALLOC_GET] = "SELECT tags, quantity FROM allocations WHERE record_id=?1 ORDER BY tags",
-    [LS_CARRY_GET] = "SELECT carry_micro FROM carries WHERE " KEY_WHERE,
-    [LS_CARRY_SET] = "INSERT INTO carries(scope_kind, scope, customer_kind, customer, dimension,"
-                     " carry_micro) VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(scope_kind, scope,"
-                     " customer_kind, customer, dimension) DO UPDATE SET"
-                     " carry_micro=excluded.carry_micro",
+    [LS_CARRY_GET] = "SELECT carry_micro FROM carries WHERE key_id=?1",
+    [LS_CARRY_SET_FEED] = "INSERT INTO carries(key_id, carry_micro) SELECT c0, c1 FROM ledger_feed"
+                          " WHERE true ON CONFLICT(key_id) DO UPDATE SET"
+                          " carry_micro=excluded.carry_micro",
     [LS_CLOSE_INSERT] = "INSERT INTO closes(created_ms) VALUES(?1)",
     [LS_PART_INSERT] = "INSERT INTO close_parts(close_id, topic, part, commit_offset,"
                        " close_log_tail, state, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6)",
@@ -449,6 +485,8 @@ mtr_err_t mtr_ledger_open(const char *path, const mtr_ledger_options_t *opts, mt
                            " PRAGMA foreign_keys=OFF; PRAGMA secure_delete=OFF;"
                            " PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
                            errstr, errstr_size)))
+        goto fail;
+    if ((err = ledger_feed_register(l, errstr, errstr_size)))
         goto fail;
     if ((err = migrate(l, !opts->must_exist, errstr, errstr_size)))
         goto fail;

@@ -1,7 +1,8 @@
 /* The close side of the ledger: the close transaction (close log,
  * contributions, checkpoints) and confirmation once Kafka has the commit.
- * Deciding the records a confirmation makes sendable is in
- * ledger_settle.c, reconciliation in ledger_reconcile.c. */
+ * Placing contributions into records is in ledger_place.c, deciding the
+ * records a confirmation makes sendable in ledger_settle.c, reconciliation
+ * in ledger_reconcile.c. */
 #include "emit/ledger_int.h"
 
 #include <stdio.h>
@@ -12,9 +13,6 @@
 #include "core/fault.h"
 #include "core/quantity.h"
 #include "core/tagset.h"
-
-/* A record added to after it was sent moves at most this many hours on. */
-#define MAX_HOPS (24 * 366)
 
 void ledger_ids_push(ledger_ids_t *l, int64_t id)
 {
@@ -101,80 +99,6 @@ static mtr_err_t canonical_tags(const mtr_ledger_contribution_t *c, size_t i, ch
     size_t len = c->n_tags ? mtr_tagset_build(views, c->n_tags, out) : 0;
     out[len] = '\0';
     return MTR_OK;
-}
-
-/* Adds one contribution to its record, or, when that record is no longer
- * pending, to the next hour's (see ledger.h). */
-static mtr_err_t place(mtr_ledger_t *l, int64_t close_id, const mtr_ledger_contribution_t *c,
-                       const char *tags, int64_t now, char *errstr, size_t errstr_size)
-{
-    int64_t h = c->hour_ms, intended = 0, id = 0, micro = 0;
-    bool created = false;
-    mtr_err_t err;
-    for (int hops = 0;; hops++, h += MTR_MS_PER_HOUR) {
-        if (hops > MAX_HOPS)
-            return mtr_err_set(errstr, errstr_size, MTR_ERR_STATE,
-                               "ledger close: no unsent hour within a year after %lld for "
-                               "customer %s dimension %s",
-                               (long long)c->hour_ms, c->key.customer, c->key.dimension);
-        ledger_rec_t rec;
-        bool found;
-        if ((err = ledger_rec_find(l, &c->key, h, &rec, &found, errstr, errstr_size)))
-            return err;
-        if (!found) {
-            if ((err = ledger_rec_insert(l, &c->key, h, c->rounding, MTR_LEDGER_PENDING_COMMIT, -1,
-                                         c->quantity_micro, &id, errstr, errstr_size)))
-                return err;
-            created = true;
-            break;
-        }
-        if (rec.status == MTR_LEDGER_PENDING_COMMIT) {
-            id = rec.id;
-            micro = rec.quantity_micro;
-            break;
-        }
-        if (!intended)
-            intended = rec.id;
-    }
-    sqlite3_stmt *st;
-    if (!created) {
-        if (!mtr_quantity_add(micro, c->quantity_micro, &micro))
-            return mtr_err_set(errstr, errstr_size, MTR_ERR_OVERFLOW,
-                               "ledger close: usage of customer %s dimension %s overflows",
-                               c->key.customer, c->key.dimension);
-        if (!(st = ledger_stmt(l, LS_REC_SET_MICRO, errstr, errstr_size)))
-            return MTR_ERR_DB;
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, micro);
-        sqlite3_bind_int(st, 3, (int)c->rounding);
-        sqlite3_bind_int64(st, 4, now);
-        if ((err = ledger_step_done(l, st, errstr, errstr_size, "adding usage")))
-            return err;
-    }
-    if (!(st = ledger_stmt(l, LS_CONTRIB_INSERT, errstr, errstr_size)))
-        return MTR_ERR_DB;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, close_id);
-    sqlite3_bind_text(st, 3, c->topic, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, c->partition);
-    sqlite3_bind_text(st, 5, tags, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, c->quantity_micro);
-    sqlite3_bind_int64(st, 7, intended);
-    if ((err = ledger_step_done(l, st, errstr, errstr_size, "writing a contribution")))
-        return err;
-    if (!intended)
-        return MTR_OK;
-    int64_t contribution_id = sqlite3_last_insert_rowid(l->db);
-    if (!(st = ledger_stmt(l, LS_PROV_INSERT, errstr, errstr_size)))
-        return MTR_ERR_DB;
-    sqlite3_bind_int64(st, 1, intended);
-    sqlite3_bind_int64(st, 2, id);
-    sqlite3_bind_int64(st, 3, c->quantity_micro);
-    sqlite3_bind_int64(st, 4, -1);
-    sqlite3_bind_text(st, 5, "added_after_send", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, contribution_id);
-    sqlite3_bind_int64(st, 7, now);
-    return ledger_step_done(l, st, errstr, errstr_size, "writing provenance");
 }
 
 /* The confirmed checkpoint (-1 when none) and the newest pending offset. */
@@ -290,6 +214,42 @@ static mtr_err_t write_entry(mtr_ledger_t *l, int64_t close_id, const mtr_ledger
     return ledger_step_done(l, st, errstr, errstr_size, "writing the close log");
 }
 
+/* Checks every contribution, builds its canonical tag set and places them
+ * all (ledger_place.c). Tag sets live in one buffer; most are empty. */
+static mtr_err_t place_all(mtr_ledger_t *l, int64_t close_id, const mtr_ledger_close_t *close,
+                           int64_t now, char *errstr, size_t errstr_size)
+{
+    size_t n = close->n_contributions, len = 0, cap = 0;
+    size_t *at = mtr_malloc((n ? n : 1) * sizeof *at);
+    char *text = NULL;
+    mtr_err_t err = MTR_OK;
+    for (size_t i = 0; !err && i < n; i++) {
+        char tagset[MTR_TAGSET_MAX_BYTES + 1];
+        if ((err = check_contribution(close, i, errstr, errstr_size)) ||
+            (err = canonical_tags(&close->contributions[i], i, tagset, errstr, errstr_size)))
+            break;
+        size_t need = strlen(tagset) + 1;
+        if (len + need > cap) {
+            cap = cap * 2 + need + 4096;
+            text = mtr_realloc(text, cap);
+        }
+        memcpy(text + len, tagset, need);
+        at[i] = len;
+        len += need;
+    }
+    const char **tags = NULL;
+    if (!err) {
+        tags = mtr_malloc((n ? n : 1) * sizeof *tags);
+        for (size_t i = 0; i < n; i++)
+            tags[i] = text + at[i];
+        err = ledger_place(l, close_id, close, tags, now, errstr, errstr_size);
+    }
+    mtr_free(tags);
+    mtr_free(text);
+    mtr_free(at);
+    return err;
+}
+
 mtr_err_t mtr_ledger_close(mtr_ledger_t *ledger, const mtr_ledger_close_t *close, int64_t *close_id,
                            char *errstr, size_t errstr_size)
 {
@@ -317,14 +277,8 @@ mtr_err_t mtr_ledger_close(mtr_ledger_t *ledger, const mtr_ledger_close_t *close
     for (size_t i = 0; i < close->n_entries; i++)
         if ((err = write_entry(l, id, close, &close->entries[i], errstr, errstr_size)))
             goto fail;
-    for (size_t i = 0; i < close->n_contributions; i++) {
-        const mtr_ledger_contribution_t *c = &close->contributions[i];
-        char tagset[MTR_TAGSET_MAX_BYTES + 1];
-        if ((err = check_contribution(close, i, errstr, errstr_size)) ||
-            (err = canonical_tags(c, i, tagset, errstr, errstr_size)) ||
-            (err = place(l, id, c, tagset, now, errstr, errstr_size)))
-            goto fail;
-    }
+    if ((err = place_all(l, id, close, now, errstr, errstr_size)))
+        goto fail;
     MTR_FAULT("ledger.close.in_txn");
     if ((err = ledger_commit(l, errstr, errstr_size)))
         return err;

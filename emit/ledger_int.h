@@ -1,6 +1,7 @@
 /* Internals of the ledger shared by emit/ledger*.c: the handle, the cached
- * prepared statements, transaction helpers, record placement and the
- * decision that turns a pending record sendable. Nothing outside emit/ and
+ * prepared statements, transaction helpers, the row feed that lets one
+ * statement read a C array, record placement and the decision that turns a
+ * pending record sendable. Nothing outside emit/ and
  * the ledger's own tests includes this header. */
 #ifndef MTR_LEDGER_INT_H
 #define MTR_LEDGER_INT_H
@@ -14,11 +15,18 @@ typedef enum ledger_stmt_id {
     LS_BEGIN,
     LS_COMMIT,
     LS_ROLLBACK,
+    LS_MAX_IDS,
+    LS_KEYS_OF_FEED,
+    LS_KEYS_INSERT_FEED,
     LS_REC_FIND,
+    LS_REC_FIND_FEED,
+    LS_REC_KEY_ID,
     LS_REC_GET,
     LS_REC_INSERT,
+    LS_REC_INSERT_FEED,
     LS_REC_SET_MICRO,
-    LS_REC_DECIDE,
+    LS_REC_SET_MICRO_FEED,
+    LS_REC_DECIDE_FEED,
     LS_REC_DELETE,
     LS_REC_ADD_MOVED_IN,
     LS_REC_SET_STALE,
@@ -29,17 +37,20 @@ typedef enum ledger_stmt_id {
     LS_REC_RESULT,
     LS_REC_REQUEUE,
     LS_REC_PENDING_UNCONFIRMED,
-    LS_CONTRIB_INSERT,
+    LS_CONTRIB_INSERT_FEED,
     LS_CONTRIB_BY_TAGS,
     LS_CONTRIB_OF_PART,
     LS_CONTRIB_DELETE_PART,
-    LS_SETTLE_OF_CLOSE,
+    LS_SETTLE_CONTRIBS,
+    LS_SETTLE_RECORDS,
+    LS_SETTLE_OTHERS,
     LS_PROV_INSERT,
     LS_PROV_DELETE_PART,
     LS_ALLOC_ADD,
+    LS_ALLOC_ADD_FEED,
     LS_ALLOC_GET,
     LS_CARRY_GET,
-    LS_CARRY_SET,
+    LS_CARRY_SET_FEED,
     LS_CLOSE_INSERT,
     LS_PART_INSERT,
     LS_PART_GET,
@@ -56,6 +67,17 @@ typedef enum ledger_stmt_id {
     LS__COUNT
 } ledger_stmt_id_t;
 
+/* Column col of row i of a feed's rows, set on ctx with sqlite3_result_*. */
+typedef void (*ledger_feed_col_fn)(const void *rows, size_t i, int col, sqlite3_context *ctx);
+
+/* What the table-valued function ledger_feed (columns c0..c11) returns
+ * while a statement runs: rows[0..n) of a C array, read through col. */
+typedef struct ledger_feed {
+    const void *rows;
+    size_t n;
+    ledger_feed_col_fn col;
+} ledger_feed_t;
+
 struct mtr_ledger {
     sqlite3 *db;
     char *path;
@@ -63,7 +85,16 @@ struct mtr_ledger {
     int64_t max_record_age_ms;
     char writer_id[17];
     sqlite3_stmt *stmts[LS__COUNT];
+    ledger_feed_t feed; /* empty unless a feed statement is running */
 };
+
+/* Registers ledger_feed on l->db (reading l->feed). */
+mtr_err_t ledger_feed_register(mtr_ledger_t *l, char *errstr, size_t errstr_size);
+/* Runs a bound statement that returns no rows with ledger_feed showing
+ * rows[0..n), then resets it; does nothing when n is 0. */
+mtr_err_t ledger_feed_run(mtr_ledger_t *l, sqlite3_stmt *st, const void *rows, size_t n,
+                          ledger_feed_col_fn col, char *errstr, size_t errstr_size,
+                          const char *what);
 
 /* A reset statement ready for binding, or NULL with errstr filled. */
 sqlite3_stmt *ledger_stmt(mtr_ledger_t *l, ledger_stmt_id_t id, char *errstr, size_t errstr_size);
@@ -87,6 +118,32 @@ static inline int64_t ledger_now(mtr_ledger_t *l)
 /* Binds the five key columns at positions first..first+4. */
 void ledger_bind_key(sqlite3_stmt *st, int first, const mtr_ledger_key_t *key);
 
+/* Hashing for the in-memory indexes of a close and a confirmation. */
+static inline uint64_t ledger_hash_mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+    return h * 0xBF58476D1CE4E5B9ull;
+}
+
+uint64_t ledger_hash_str(uint64_t h, const char *s);
+
+/* Open addressing over the items of a caller's array: each slot keeps an
+ * item's hash and index + 1 (0: empty). Grows to stay at most half full. */
+typedef struct ledger_map {
+    struct ledger_map_slot {
+        uint64_t hash;
+        size_t item;
+    } * slots;
+    size_t mask, used;
+} ledger_map_t;
+
+typedef bool (*ledger_map_eq)(const void *ctx, size_t a, size_t b);
+/* The item equal to `item` (by eq) already in the map, or `item` itself
+ * after adding it. */
+size_t ledger_map_put(ledger_map_t *m, uint64_t hash, size_t item, ledger_map_eq eq,
+                      const void *ctx);
+void ledger_map_free(ledger_map_t *m);
+
 /* Fills an allocation's tags from a canonical tag set (core/tagset.h),
  * strdup'ing every string (freed by mtr_ledger_record_clear). false for
  * text that is not a canonical tag set. */
@@ -103,14 +160,24 @@ typedef struct ledger_rec {
     int64_t hour_ms;
 } ledger_rec_t;
 
-/* Looks up (key, hour); *found false when absent. */
-mtr_err_t ledger_rec_find(mtr_ledger_t *l, const mtr_ledger_key_t *key, int64_t hour_ms,
-                          ledger_rec_t *out, bool *found, char *errstr, size_t errstr_size);
-/* A new record holding quantity_micro of usage. */
-mtr_err_t ledger_rec_insert(mtr_ledger_t *l, const mtr_ledger_key_t *key, int64_t hour_ms,
-                            mtr_rounding_t rounding, mtr_ledger_status_t status,
+/* Looks up (key, hour) by the key's interned id; *found false when absent. */
+mtr_err_t ledger_rec_find(mtr_ledger_t *l, int64_t key_id, int64_t hour_ms, ledger_rec_t *out,
+                          bool *found, char *errstr, size_t errstr_size);
+/* A new record of an interned key holding quantity_micro of usage. */
+mtr_err_t ledger_rec_insert(mtr_ledger_t *l, int64_t key_id, const mtr_ledger_key_t *key,
+                            int64_t hour_ms, mtr_rounding_t rounding, mtr_ledger_status_t status,
                             int64_t aws_quantity, int64_t quantity_micro, int64_t *id, char *errstr,
                             size_t errstr_size);
+/* The interned key of record id. */
+mtr_err_t ledger_rec_key_id(mtr_ledger_t *l, int64_t id, int64_t *key_id, char *errstr,
+                            size_t errstr_size);
+
+/* Places the contributions of a close (validated, with canonical tag sets
+ * tags[i]) into records: interns their keys, creates or adds to pending
+ * records, moves additions to sent records on (see ledger.h), and writes
+ * the contributions and their provenance. */
+mtr_err_t ledger_place(mtr_ledger_t *l, int64_t close_id, const mtr_ledger_close_t *close,
+                       const char *const *tags, int64_t now, char *errstr, size_t errstr_size);
 
 /* Turns a pending_commit record whose contributions are all confirmed into
  * a sendable one (deciding units, carry and allocations), or deletes it when
@@ -154,6 +221,10 @@ mtr_err_t ledger_record_load(mtr_ledger_t *l, int64_t id, mtr_ledger_record_t *o
                              size_t errstr_size);
 /* Fills out from a row of LEDGER_RECORD_COLUMNS starting at column 0. */
 void ledger_record_from_row(sqlite3_stmt *st, mtr_ledger_record_t *out);
+
+/* Terms that let a query on unsent records use the partial index
+ * records_unsent (SQLite needs the index's WHERE term verbatim). */
+#define LEDGER_UNSENT "status IN (1, 2)"
 
 #define LEDGER_RECORD_COLUMNS                                                                      \
     "id, scope_kind, scope, customer_kind, customer, dimension, hour_ms, quantity_micro, "         \

@@ -101,14 +101,14 @@ void mtr_ledger_record_to_emit(const mtr_ledger_record_t *r, mtr_emit_record_t *
     };
 }
 
-mtr_err_t ledger_rec_find(mtr_ledger_t *l, const mtr_ledger_key_t *key, int64_t hour_ms,
-                          ledger_rec_t *out, bool *found, char *errstr, size_t errstr_size)
+mtr_err_t ledger_rec_find(mtr_ledger_t *l, int64_t key_id, int64_t hour_ms, ledger_rec_t *out,
+                          bool *found, char *errstr, size_t errstr_size)
 {
     sqlite3_stmt *st = ledger_stmt(l, LS_REC_FIND, errstr, errstr_size);
     if (!st)
         return MTR_ERR_DB;
-    ledger_bind_key(st, 1, key);
-    sqlite3_bind_int64(st, 6, hour_ms);
+    sqlite3_bind_int64(st, 1, key_id);
+    sqlite3_bind_int64(st, 2, hour_ms);
     int rc = sqlite3_step(st);
     *found = rc == SQLITE_ROW;
     if (*found)
@@ -127,8 +127,8 @@ mtr_err_t ledger_rec_find(mtr_ledger_t *l, const mtr_ledger_key_t *key, int64_t 
     return MTR_OK;
 }
 
-mtr_err_t ledger_rec_insert(mtr_ledger_t *l, const mtr_ledger_key_t *key, int64_t hour_ms,
-                            mtr_rounding_t rounding, mtr_ledger_status_t status,
+mtr_err_t ledger_rec_insert(mtr_ledger_t *l, int64_t key_id, const mtr_ledger_key_t *key,
+                            int64_t hour_ms, mtr_rounding_t rounding, mtr_ledger_status_t status,
                             int64_t aws_quantity, int64_t quantity_micro, int64_t *id, char *errstr,
                             size_t errstr_size)
 {
@@ -142,10 +142,28 @@ mtr_err_t ledger_rec_insert(mtr_ledger_t *l, const mtr_ledger_key_t *key, int64_
     sqlite3_bind_int64(st, 9, aws_quantity);
     sqlite3_bind_int64(st, 10, ledger_now(l));
     sqlite3_bind_int64(st, 11, quantity_micro);
+    sqlite3_bind_int64(st, 12, key_id);
     mtr_err_t err = ledger_step_done(l, st, errstr, errstr_size, "creating a record");
     if (!err)
         *id = sqlite3_last_insert_rowid(l->db);
     return err;
+}
+
+mtr_err_t ledger_rec_key_id(mtr_ledger_t *l, int64_t id, int64_t *key_id, char *errstr,
+                            size_t errstr_size)
+{
+    sqlite3_stmt *st = ledger_stmt(l, LS_REC_KEY_ID, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *key_id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_NOT_FOUND, "ledger: no record %lld",
+                           (long long)id);
+    return rc == SQLITE_ROW ? MTR_OK : ledger_db_err(l, errstr, errstr_size, "reading a record");
 }
 
 void mtr_ledger_filter_init(mtr_ledger_filter_t *f)

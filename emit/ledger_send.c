@@ -18,7 +18,7 @@ static mtr_err_t fold(mtr_ledger_t *l, int64_t from, const char *reason, const c
     mtr_err_t err = ledger_record_load(l, from, &a, errstr, errstr_size);
     if (err)
         return err;
-    int64_t now = ledger_now(l), target = 0;
+    int64_t now = ledger_now(l), target = 0, key_id = 0;
     mtr_ledger_key_t key = {a.scope_kind, a.scope, a.customer_kind, a.customer, a.dimension};
     int64_t h = mtr_hour_floor_ms(now - l->max_record_age_ms) + MTR_MS_PER_HOUR;
     if (h < a.hour_ms + MTR_MS_PER_HOUR)
@@ -28,14 +28,16 @@ static mtr_err_t fold(mtr_ledger_t *l, int64_t from, const char *reason, const c
                           "ledger: record %lld has no decided quantity to move", (long long)from);
         goto done;
     }
+    if ((err = ledger_rec_key_id(l, from, &key_id, errstr, errstr_size)))
+        goto done;
     /* Prefer a record that exists already: fewer, larger records. */
     sqlite3_stmt *st = ledger_stmt(l, LS_REC_NEXT_OPEN, errstr, errstr_size);
     if (!st) {
         err = MTR_ERR_DB;
         goto done;
     }
-    ledger_bind_key(st, 1, &key);
-    sqlite3_bind_int64(st, 6, h);
+    sqlite3_bind_int64(st, 1, key_id);
+    sqlite3_bind_int64(st, 2, h);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         target = sqlite3_column_int64(st, 0);
@@ -53,11 +55,11 @@ static mtr_err_t fold(mtr_ledger_t *l, int64_t from, const char *reason, const c
         }
         ledger_rec_t rec;
         bool found;
-        if ((err = ledger_rec_find(l, &key, h, &rec, &found, errstr, errstr_size)))
+        if ((err = ledger_rec_find(l, key_id, h, &rec, &found, errstr, errstr_size)))
             goto done;
         if (!found)
-            err = ledger_rec_insert(l, &key, h, a.rounding, MTR_LEDGER_SENDABLE, 0, 0, &target,
-                                    errstr, errstr_size);
+            err = ledger_rec_insert(l, key_id, &key, h, a.rounding, MTR_LEDGER_SENDABLE, 0, 0,
+                                    &target, errstr, errstr_size);
         else if (rec.status == MTR_LEDGER_PENDING_COMMIT ||
                  (rec.status == MTR_LEDGER_SENDABLE && rec.attempts == 0))
             target = rec.id;

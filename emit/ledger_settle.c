@@ -3,7 +3,8 @@
  * tag sets, and the record's new status. Two ways in, one decision:
  * ledger_settle for one record (roll-backs), and ledger_settle_close for
  * every record of a close, which reads them, their tag sets and their
- * carries with one ordered query and then only writes. */
+ * carries with one ordered query. Either way the decisions, allocations and
+ * carries are written with one statement each over ledger_feed. */
 #include "emit/ledger_int.h"
 
 #include <stdio.h>
@@ -60,12 +61,58 @@ static void split_units(tag_share_t *s, size_t n, int64_t units)
     }
 }
 
+/* What deciding writes, collected so that each table gets one statement. */
+typedef struct decision {
+    int64_t id, aws;
+    mtr_ledger_status_t status;
+} decision_t;
+
+typedef struct alloc_row {
+    int64_t record_id;
+    const char *tags; /* lives as long as the writes */
+    int64_t units;
+} alloc_row_t;
+
+typedef struct carry_row {
+    int64_t key_id, carry;
+} carry_row_t;
+
+typedef struct writes {
+    decision_t *dec;
+    size_t n_dec, cap_dec;
+    alloc_row_t *alloc;
+    size_t n_alloc, cap_alloc;
+    carry_row_t *carry;
+    size_t n_carry, cap_carry;
+} writes_t;
+
+#define PUSH(arr, n, cap)                                                                          \
+    do {                                                                                           \
+        if ((n) == (cap)) {                                                                        \
+            (cap) = (cap) ? (cap)*2 : 256;                                                         \
+            (arr) = mtr_realloc((arr), (cap) * sizeof *(arr));                                     \
+        }                                                                                          \
+    } while (0)
+
+static void writes_free(writes_t *w)
+{
+    mtr_free(w->dec);
+    mtr_free(w->alloc);
+    mtr_free(w->carry);
+    *w = (writes_t){0};
+}
+
+static void push_carry(writes_t *w, int64_t key_id, int64_t carry)
+{
+    PUSH(w->carry, w->n_carry, w->cap_carry);
+    w->carry[w->n_carry++] = (carry_row_t){key_id, carry};
+}
+
 /* Decides r given its tag sets s[0..n) (canonical order) and its key's
- * carry: writes the allocations and the record, and returns the key's new
+ * carry: adds its allocations and decision to w, and returns the key's new
  * carry in *carry_out (the caller stores it). */
-static mtr_err_t decide(mtr_ledger_t *l, const settle_rec_t *r, tag_share_t *s, size_t n,
-                        int64_t carry, int64_t now, int64_t *carry_out, char *errstr,
-                        size_t errstr_size)
+static mtr_err_t decide(const settle_rec_t *r, tag_share_t *s, size_t n, int64_t carry,
+                        int64_t *carry_out, writes_t *w, char *errstr, size_t errstr_size)
 {
     int64_t total, units, rem;
     if (!mtr_quantity_add(r->quantity_micro, carry, &total))
@@ -86,49 +133,74 @@ static mtr_err_t decide(mtr_ledger_t *l, const settle_rec_t *r, tag_share_t *s, 
         n = 1;
     }
     split_units(s, n, units);
-    mtr_err_t err = MTR_OK;
-    sqlite3_stmt *st;
-    for (size_t i = 0; !err && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (s[i].units == 0)
             continue;
-        if (!(st = ledger_stmt(l, LS_ALLOC_ADD, errstr, errstr_size)))
-            return MTR_ERR_DB;
-        sqlite3_bind_int64(st, 1, r->id);
-        sqlite3_bind_text(st, 2, s[i].tags, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, s[i].units);
-        err = ledger_step_done(l, st, errstr, errstr_size, "writing an allocation");
+        PUSH(w->alloc, w->n_alloc, w->cap_alloc);
+        w->alloc[w->n_alloc++] = (alloc_row_t){r->id, s[i].tags, s[i].units};
     }
-    if (err)
-        return err;
-
     int64_t aws = units + r->moved_in;
-    mtr_ledger_status_t status = MTR_LEDGER_SENDABLE;
-    char why[160] = "";
-    if (aws > MTR_EMIT_MAX_QUANTITY) {
-        status = MTR_LEDGER_PARKED;
-        snprintf(why, sizeof why, "quantity %lld exceeds AWS's maximum %lld; split it by hand",
-                 (long long)aws, (long long)MTR_EMIT_MAX_QUANTITY);
-    }
-    if (!(st = ledger_stmt(l, LS_REC_DECIDE, errstr, errstr_size)))
-        return MTR_ERR_DB;
-    sqlite3_bind_int64(st, 1, r->id);
-    sqlite3_bind_int64(st, 2, aws);
-    sqlite3_bind_int(st, 3, (int)status);
-    if (why[0])
-        sqlite3_bind_text(st, 4, why, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, now);
-    return ledger_step_done(l, st, errstr, errstr_size, "deciding a record");
+    PUSH(w->dec, w->n_dec, w->cap_dec);
+    w->dec[w->n_dec++] = (decision_t){
+        r->id, aws, aws > MTR_EMIT_MAX_QUANTITY ? MTR_LEDGER_PARKED : MTR_LEDGER_SENDABLE};
+    return MTR_OK;
 }
 
-static mtr_err_t carry_set(mtr_ledger_t *l, const mtr_ledger_key_t *key, int64_t carry,
-                           char *errstr, size_t errstr_size)
+/* c0 record, c1 tag set, c2 units. */
+static void col_alloc(const void *rows, size_t i, int col, sqlite3_context *ctx)
 {
-    sqlite3_stmt *st = ledger_stmt(l, LS_CARRY_SET, errstr, errstr_size);
+    const alloc_row_t *a = &((const alloc_row_t *)rows)[i];
+    if (col == 1)
+        sqlite3_result_text(ctx, a->tags, -1, SQLITE_STATIC);
+    else
+        sqlite3_result_int64(ctx, col == 0 ? a->record_id : a->units);
+}
+
+/* c0 record, c1 AWS quantity, c2 status, c3 why it is parked (NULL). */
+static void col_decision(const void *rows, size_t i, int col, sqlite3_context *ctx)
+{
+    const decision_t *d = &((const decision_t *)rows)[i];
+    if (col == 3) {
+        if (d->status != MTR_LEDGER_PARKED) {
+            sqlite3_result_null(ctx);
+            return;
+        }
+        char why[160];
+        snprintf(why, sizeof why, "quantity %lld exceeds AWS's maximum %lld; split it by hand",
+                 (long long)d->aws, (long long)MTR_EMIT_MAX_QUANTITY);
+        sqlite3_result_text(ctx, why, -1, SQLITE_TRANSIENT);
+        return;
+    }
+    int64_t v[] = {d->id, d->aws, (int64_t)d->status};
+    sqlite3_result_int64(ctx, v[col < 3 ? col : 0]);
+}
+
+/* c0 key, c1 carry. */
+static void col_carry(const void *rows, size_t i, int col, sqlite3_context *ctx)
+{
+    const carry_row_t *c = &((const carry_row_t *)rows)[i];
+    sqlite3_result_int64(ctx, col == 0 ? c->key_id : c->carry);
+}
+
+static mtr_err_t writes_flush(mtr_ledger_t *l, const writes_t *w, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *st = ledger_stmt(l, LS_ALLOC_ADD_FEED, errstr, errstr_size);
     if (!st)
         return MTR_ERR_DB;
-    ledger_bind_key(st, 1, key);
-    sqlite3_bind_int64(st, 6, carry);
-    return ledger_step_done(l, st, errstr, errstr_size, "writing the carry");
+    mtr_err_t err = ledger_feed_run(l, st, w->alloc, w->n_alloc, col_alloc, errstr, errstr_size,
+                                    "writing allocations");
+    if (err)
+        return err;
+    if (!(st = ledger_stmt(l, LS_REC_DECIDE_FEED, errstr, errstr_size)))
+        return MTR_ERR_DB;
+    sqlite3_bind_int64(st, 1, ledger_now(l));
+    if ((err = ledger_feed_run(l, st, w->dec, w->n_dec, col_decision, errstr, errstr_size,
+                               "deciding records")))
+        return err;
+    if (!(st = ledger_stmt(l, LS_CARRY_SET_FEED, errstr, errstr_size)))
+        return MTR_ERR_DB;
+    return ledger_feed_run(l, st, w->carry, w->n_carry, col_carry, errstr, errstr_size,
+                           "writing carries");
 }
 
 static mtr_err_t delete_record(mtr_ledger_t *l, int64_t id, char *errstr, size_t errstr_size)
@@ -142,14 +214,14 @@ static mtr_err_t delete_record(mtr_ledger_t *l, int64_t id, char *errstr, size_t
 
 /* ---- one record ---- */
 
-/* The key's stored carry (0 when none). */
-static mtr_err_t carry_get(mtr_ledger_t *l, const mtr_ledger_key_t *key, int64_t *carry,
-                           char *errstr, size_t errstr_size)
+/* The carry of key_id (0 when none). */
+static mtr_err_t carry_get(mtr_ledger_t *l, int64_t key_id, int64_t *carry, char *errstr,
+                           size_t errstr_size)
 {
     sqlite3_stmt *st = ledger_stmt(l, LS_CARRY_GET, errstr, errstr_size);
     if (!st)
         return MTR_ERR_DB;
-    ledger_bind_key(st, 1, key);
+    sqlite3_bind_int64(st, 1, key_id);
     *carry = 0;
     if (sqlite3_step(st) == SQLITE_ROW)
         *carry = sqlite3_column_int64(st, 0);
@@ -161,10 +233,10 @@ static mtr_err_t carry_get(mtr_ledger_t *l, const mtr_ledger_key_t *key, int64_t
 static mtr_err_t settle_one(mtr_ledger_t *l, const mtr_ledger_record_t *r, char *errstr,
                             size_t errstr_size)
 {
-    mtr_ledger_key_t key = {r->scope_kind, r->scope, r->customer_kind, r->customer, r->dimension};
-    int64_t carry;
-    mtr_err_t err = carry_get(l, &key, &carry, errstr, errstr_size);
-    if (err)
+    int64_t key_id, carry;
+    mtr_err_t err;
+    if ((err = ledger_rec_key_id(l, r->id, &key_id, errstr, errstr_size)) ||
+        (err = carry_get(l, key_id, &carry, errstr, errstr_size)))
         return err;
     sqlite3_stmt *st = ledger_stmt(l, LS_CONTRIB_BY_TAGS, errstr, errstr_size);
     if (!st)
@@ -186,11 +258,15 @@ static mtr_err_t settle_one(mtr_ledger_t *l, const mtr_ledger_record_t *r, char 
     if (rc != SQLITE_DONE)
         err = ledger_db_err(l, errstr, errstr_size, "reading tag sets");
     settle_rec_t sr = {r->id, r->quantity_micro, r->moved_in, r->rounding};
+    writes_t w = {0};
     int64_t rem;
     if (!err)
-        err = decide(l, &sr, s, n, carry, ledger_now(l), &rem, errstr, errstr_size);
-    if (!err)
-        err = carry_set(l, &key, rem, errstr, errstr_size);
+        err = decide(&sr, s, n, carry, &rem, &w, errstr, errstr_size);
+    if (!err) {
+        push_carry(&w, key_id, rem);
+        err = writes_flush(l, &w, errstr, errstr_size);
+    }
+    writes_free(&w);
     for (size_t i = 0; i < n; i++)
         mtr_free((char *)s[i].tags);
     mtr_free(s);
@@ -238,36 +314,47 @@ done:
 
 /* ---- every record of a close ---- */
 
-/* The pending records of a close as LS_SETTLE_OF_CLOSE returned them, read
- * completely before anything is written (writing the tables a statement is
- * still reading is not well defined in SQLite), in the order the close
- * first wrote them. Strings live in `text`, addressed by offset because it
- * grows. */
+/* The records a close contributed to, in the order it first wrote them,
+ * read completely before anything is written (writing the tables a
+ * statement is still reading is not well defined in SQLite). */
 typedef struct bulk_rec {
     settle_rec_t rec;
-    int scope_kind, customer_kind;
-    size_t scope, customer, dimension; /* offsets into text */
-    int64_t carry;                     /* the key's stored carry */
+    int64_t key_id;
+    int64_t carry; /* the key's stored carry */
+    bool pending;  /* read back as pending_commit: the only ones settled */
     int64_t unconfirmed, contributions;
     size_t first_share, n_shares;
     size_t key_first;   /* index of the first record of the same key */
     bool carry_changed; /* on a key's first record: write its carry */
 } bulk_rec_t;
 
-/* Open addressing over record indexes (slot = index + 1; 0 is empty). */
-typedef struct bulk_index {
-    size_t *slots;
-    size_t mask;
-} bulk_index_t;
+/* One contribution of a record (of this close or another). */
+typedef struct bulk_row {
+    size_t rec;
+    size_t tags; /* offset into text */
+    int64_t micro;
+    int state; /* of its close part; -1: the part is gone */
+} bulk_row_t;
+
+typedef struct bulk_part {
+    char *topic;
+    int32_t partition;
+    int state;
+} bulk_part_t;
 
 typedef struct bulk {
     bulk_rec_t *recs;
     size_t n_recs, cap_recs;
-    tag_share_t *shares; /* .tags holds an offset until resolved */
-    size_t n_shares, cap_shares;
+    bulk_row_t *rows;
+    size_t n_rows, cap_rows;
+    tag_share_t *shares;
     char *text;
     size_t text_len, text_cap;
-    bulk_index_t by_id, by_key;
+    bulk_part_t *parts;
+    size_t n_parts;
+    size_t *sel; /* the records a feed shows (indexes) */
+    size_t n_sel;
+    ledger_map_t by_id, by_key;
 } bulk_t;
 
 static size_t bulk_text(bulk_t *b, const unsigned char *s)
@@ -282,83 +369,37 @@ static size_t bulk_text(bulk_t *b, const unsigned char *s)
     return b->text_len - len;
 }
 
+static void bulk_row_push(bulk_t *b, size_t rec, const unsigned char *tags, int64_t micro,
+                          int state)
+{
+    PUSH(b->rows, b->n_rows, b->cap_rows);
+    b->rows[b->n_rows++] = (bulk_row_t){rec, bulk_text(b, tags), micro, state};
+}
+
 static void bulk_free(bulk_t *b)
 {
+    for (size_t i = 0; i < b->n_parts; i++)
+        mtr_free(b->parts[i].topic);
+    mtr_free(b->parts);
     mtr_free(b->recs);
+    mtr_free(b->rows);
     mtr_free(b->shares);
     mtr_free(b->text);
-    mtr_free(b->by_id.slots);
-    mtr_free(b->by_key.slots);
+    mtr_free(b->sel);
+    ledger_map_free(&b->by_id);
+    ledger_map_free(&b->by_key);
 }
 
-static uint64_t hash_mix(uint64_t h, uint64_t v)
+static bool rec_same_id(const void *ctx, size_t x, size_t y)
 {
-    h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
-    return h * 0xBF58476D1CE4E5B9ull;
-}
-
-static uint64_t hash_str(uint64_t h, const char *s)
-{
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001B3ull; /* FNV-1a */
-    return hash_mix(h, 0xFF);
-}
-
-static uint64_t rec_id_hash(const bulk_t *b, size_t i)
-{
-    return hash_mix(0, (uint64_t)b->recs[i].rec.id);
-}
-
-static uint64_t rec_key_hash(const bulk_t *b, size_t i)
-{
-    const bulk_rec_t *r = &b->recs[i];
-    uint64_t h = hash_mix(0xCBF29CE484222325ull, (uint64_t)(r->scope_kind * 2 + r->customer_kind));
-    h = hash_str(h, b->text + r->scope);
-    h = hash_str(h, b->text + r->customer);
-    return hash_str(h, b->text + r->dimension);
-}
-
-static bool rec_same_id(const bulk_t *b, size_t x, size_t y)
-{
+    const bulk_t *b = ctx;
     return b->recs[x].rec.id == b->recs[y].rec.id;
 }
 
-static bool rec_same_key(const bulk_t *b, size_t x, size_t y)
+static bool rec_same_key(const void *ctx, size_t x, size_t y)
 {
-    const bulk_rec_t *p = &b->recs[x], *q = &b->recs[y];
-    return p->scope_kind == q->scope_kind && p->customer_kind == q->customer_kind &&
-           !strcmp(b->text + p->customer, b->text + q->customer) &&
-           !strcmp(b->text + p->dimension, b->text + q->dimension) &&
-           !strcmp(b->text + p->scope, b->text + q->scope);
-}
-
-/* The record in ix equal to record i (by eq), or i itself after adding
- * it. The table grows to keep at most half of it in use. */
-static size_t bulk_index_put(bulk_t *b, bulk_index_t *ix, size_t i,
-                             uint64_t (*hash)(const bulk_t *, size_t),
-                             bool (*eq)(const bulk_t *, size_t, size_t))
-{
-    if (!ix->slots || (i + 1) * 2 > ix->mask + 1) {
-        size_t cap = ix->slots ? (ix->mask + 1) * 2 : 1024;
-        mtr_free(ix->slots);
-        ix->slots = mtr_calloc(cap, sizeof *ix->slots);
-        ix->mask = cap - 1;
-        /* Re-add the records indexed so far (each is its own first). */
-        for (size_t j = 0; j < i; j++) {
-            if (ix == &b->by_key && b->recs[j].key_first != j)
-                continue;
-            size_t at = (size_t)hash(b, j) & ix->mask;
-            while (ix->slots[at])
-                at = (at + 1) & ix->mask;
-            ix->slots[at] = j + 1;
-        }
-    }
-    size_t at = (size_t)hash(b, i) & ix->mask;
-    for (; ix->slots[at]; at = (at + 1) & ix->mask)
-        if (eq(b, ix->slots[at] - 1, i))
-            return ix->slots[at] - 1;
-    ix->slots[at] = i + 1;
-    return i;
+    const bulk_t *b = ctx;
+    return b->recs[x].key_id == b->recs[y].key_id;
 }
 
 static int share_cmp(const void *x, const void *y)
@@ -388,98 +429,163 @@ static mtr_err_t group_shares(bulk_t *b, bulk_rec_t *r, char *errstr, size_t err
     return MTR_OK;
 }
 
-/* Columns of LS_SETTLE_OF_CLOSE: per contribution of the close (c0, in the
- * order the close wrote them), its pending record with its key's carry, and
- * one row per contribution of that record (of any close) with the state of
- * that contribution's close part. */
-enum {
-    SC_C0,
-    SC_ID,
-    SC_SCOPE_KIND,
-    SC_SCOPE,
-    SC_CUSTOMER_KIND,
-    SC_CUSTOMER,
-    SC_DIMENSION,
-    SC_MICRO,
-    SC_MOVED_IN,
-    SC_ROUNDING,
-    SC_CARRY,
-    SC_TAGS,
-    SC_TAGS_MICRO,
-    SC_PART_STATE
-};
-
-static mtr_err_t bulk_read(mtr_ledger_t *l, int64_t close_id, bulk_t *b, char *errstr,
-                           size_t errstr_size)
+/* The close's parts and their states (a handful), to give each of its
+ * contributions its part's state without a join. */
+static mtr_err_t read_parts(mtr_ledger_t *l, int64_t close_id, bulk_t *b, char *errstr,
+                            size_t errstr_size)
 {
-    sqlite3_stmt *st = ledger_stmt(l, LS_SETTLE_OF_CLOSE, errstr, errstr_size);
+    sqlite3_stmt *st = ledger_stmt(l, LS_PARTS_OF_CLOSE, errstr, errstr_size);
     if (!st)
         return MTR_ERR_DB;
     sqlite3_bind_int64(st, 1, close_id);
     int rc;
-    int64_t c0 = 0;
-    bool skip = false; /* a later contribution of a record already read */
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t this_c0 = sqlite3_column_int64(st, SC_C0);
-        if (b->n_recs == 0 || this_c0 != c0) {
-            c0 = this_c0;
-            if (b->n_recs == b->cap_recs) {
-                b->cap_recs = b->cap_recs ? b->cap_recs * 2 : 256;
-                b->recs = mtr_realloc(b->recs, b->cap_recs * sizeof *b->recs);
-            }
-            size_t i = b->n_recs;
-            b->recs[i].rec.id = sqlite3_column_int64(st, SC_ID);
-            skip = bulk_index_put(b, &b->by_id, i, rec_id_hash, rec_same_id) != i;
-            if (skip)
-                continue;
-            b->recs[i] = (bulk_rec_t){
-                .rec = {b->recs[i].rec.id, sqlite3_column_int64(st, SC_MICRO),
-                        sqlite3_column_int64(st, SC_MOVED_IN),
-                        (mtr_rounding_t)sqlite3_column_int(st, SC_ROUNDING)},
-                .scope_kind = sqlite3_column_int(st, SC_SCOPE_KIND),
-                .customer_kind = sqlite3_column_int(st, SC_CUSTOMER_KIND),
-                .scope = bulk_text(b, sqlite3_column_text(st, SC_SCOPE)),
-                .customer = bulk_text(b, sqlite3_column_text(st, SC_CUSTOMER)),
-                .dimension = bulk_text(b, sqlite3_column_text(st, SC_DIMENSION)),
-                .carry = sqlite3_column_int64(st, SC_CARRY),
-                .first_share = b->n_shares,
-            };
-            b->n_recs++;
-            b->recs[i].key_first = i;
-            b->recs[i].key_first = bulk_index_put(b, &b->by_key, i, rec_key_hash, rec_same_key);
-        } else if (skip) {
-            continue;
-        }
-        bulk_rec_t *r = &b->recs[b->n_recs - 1];
-        if (sqlite3_column_type(st, SC_PART_STATE) != SQLITE_NULL) {
-            r->contributions++;
-            r->unconfirmed += sqlite3_column_int(st, SC_PART_STATE) == LEDGER_PART_PENDING;
-        }
-        if (b->n_shares == b->cap_shares) {
-            b->cap_shares = b->cap_shares ? b->cap_shares * 2 : 256;
-            b->shares = mtr_realloc(b->shares, b->cap_shares * sizeof *b->shares);
-        }
-        size_t off = bulk_text(b, sqlite3_column_text(st, SC_TAGS));
-        b->shares[b->n_shares++] = (tag_share_t){.tags = (const char *)(uintptr_t)off,
-                                                 .micro = sqlite3_column_int64(st, SC_TAGS_MICRO)};
-        r->n_shares++;
+        b->parts = mtr_realloc(b->parts, (b->n_parts + 1) * sizeof *b->parts);
+        b->parts[b->n_parts++] =
+            (bulk_part_t){mtr_strdup((const char *)sqlite3_column_text(st, 0)),
+                          sqlite3_column_int(st, 1), sqlite3_column_int(st, 4)};
     }
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return ledger_db_err(l, errstr, errstr_size, "reading the records of a close");
-    for (size_t i = 0; i < b->n_shares; i++)
-        b->shares[i].tags = b->text + (uintptr_t)b->shares[i].tags;
-    mtr_err_t err = MTR_OK;
-    for (size_t i = 0; !err && i < b->n_recs; i++)
-        err = group_shares(b, &b->recs[i], errstr, errstr_size);
-    return err;
+    return rc == SQLITE_DONE ? MTR_OK : ledger_db_err(l, errstr, errstr_size, "reading a close");
 }
 
-static mtr_ledger_key_t bulk_key(const bulk_t *b, const bulk_rec_t *r)
+static int part_state(const bulk_t *b, const char *topic, int32_t partition)
 {
-    return (mtr_ledger_key_t){(mtr_ledger_scope_kind_t)r->scope_kind, b->text + r->scope,
-                              (mtr_ledger_customer_kind_t)r->customer_kind, b->text + r->customer,
-                              b->text + r->dimension};
+    for (size_t i = 0; i < b->n_parts; i++)
+        if (b->parts[i].partition == partition && !strcmp(b->parts[i].topic, topic))
+            return b->parts[i].state;
+    return -1;
+}
+
+/* The close's own contributions, in the order it wrote them; each new
+ * record id becomes a record (first occurrence order). */
+static mtr_err_t read_contributions(mtr_ledger_t *l, int64_t close_id, bulk_t *b, char *errstr,
+                                    size_t errstr_size)
+{
+    sqlite3_stmt *st = ledger_stmt(l, LS_SETTLE_CONTRIBS, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    sqlite3_bind_int64(st, 1, close_id);
+    int rc, state = -1;
+    int32_t last_part = -1;
+    char last_topic[256] = "";
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        const char *topic = (const char *)sqlite3_column_text(st, 1);
+        int32_t partition = sqlite3_column_int(st, 2);
+        /* Rows come grouped by part: look its state up once per part. */
+        if (partition != last_part || strcmp(topic, last_topic) != 0) {
+            state = part_state(b, topic, partition);
+            last_part = partition;
+            snprintf(last_topic, sizeof last_topic, "%s", topic);
+        }
+        PUSH(b->recs, b->n_recs, b->cap_recs);
+        b->recs[b->n_recs] = (bulk_rec_t){.rec.id = id};
+        size_t rec =
+            ledger_map_put(&b->by_id, ledger_hash_mix(0, (uint64_t)id), b->n_recs, rec_same_id, b);
+        if (rec == b->n_recs)
+            b->n_recs++;
+        bulk_row_push(b, rec, sqlite3_column_text(st, 3), sqlite3_column_int64(st, 4), state);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? MTR_OK
+                             : ledger_db_err(l, errstr, errstr_size, "reading a close's usage");
+}
+
+/* c0: the record's index in b, c1: its id. */
+static void col_bulk_rec(const void *rows, size_t i, int col, sqlite3_context *ctx)
+{
+    const bulk_t *b = rows;
+    size_t r = b->sel ? b->sel[i] : i;
+    sqlite3_result_int64(ctx, col == 0 ? (int64_t)r : b->recs[r].rec.id);
+}
+
+/* Which records are still pending, with their key's carry. */
+static mtr_err_t read_records(mtr_ledger_t *l, bulk_t *b, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *st = ledger_stmt(l, LS_SETTLE_RECORDS, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    l->feed = (ledger_feed_t){b, b->n_recs, col_bulk_rec};
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        bulk_rec_t *r = &b->recs[sqlite3_column_int64(st, 0)];
+        r->pending = true;
+        r->key_id = sqlite3_column_int64(st, 1);
+        r->rec.quantity_micro = sqlite3_column_int64(st, 2);
+        r->rec.moved_in = sqlite3_column_int64(st, 3);
+        r->rec.rounding = (mtr_rounding_t)sqlite3_column_int(st, 4);
+        r->carry = sqlite3_column_int64(st, 5);
+    }
+    sqlite3_reset(st);
+    l->feed = (ledger_feed_t){0};
+    return rc == SQLITE_DONE ? MTR_OK
+                             : ledger_db_err(l, errstr, errstr_size, "reading a close's records");
+}
+
+/* What other closes contributed to the pending records. */
+static mtr_err_t read_others(mtr_ledger_t *l, int64_t close_id, bulk_t *b, char *errstr,
+                             size_t errstr_size)
+{
+    b->sel = mtr_malloc((b->n_recs ? b->n_recs : 1) * sizeof *b->sel);
+    for (size_t i = 0; i < b->n_recs; i++)
+        if (b->recs[i].pending)
+            b->sel[b->n_sel++] = i;
+    if (b->n_sel == 0)
+        return MTR_OK;
+    sqlite3_stmt *st = ledger_stmt(l, LS_SETTLE_OTHERS, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    sqlite3_bind_int64(st, 1, close_id);
+    l->feed = (ledger_feed_t){b, b->n_sel, col_bulk_rec};
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        bulk_row_push(b, (size_t)sqlite3_column_int64(st, 0), sqlite3_column_text(st, 1),
+                      sqlite3_column_int64(st, 2),
+                      sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 3));
+    sqlite3_reset(st);
+    l->feed = (ledger_feed_t){0};
+    return rc == SQLITE_DONE ? MTR_OK
+                             : ledger_db_err(l, errstr, errstr_size, "reading contributions");
+}
+
+/* Gathers each pending record's contributions into its shares and counts
+ * the confirmed and unconfirmed ones. */
+static mtr_err_t gather(bulk_t *b, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < b->n_rows; i++) {
+        bulk_rec_t *r = &b->recs[b->rows[i].rec];
+        if (!r->pending)
+            continue;
+        r->n_shares++;
+        if (b->rows[i].state >= 0) {
+            r->contributions++;
+            r->unconfirmed += b->rows[i].state == LEDGER_PART_PENDING;
+        }
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < b->n_recs; i++) {
+        b->recs[i].first_share = at;
+        at += b->recs[i].n_shares;
+        b->recs[i].n_shares = 0;
+    }
+    b->shares = mtr_malloc((at ? at : 1) * sizeof *b->shares);
+    for (size_t i = 0; i < b->n_rows; i++) {
+        bulk_rec_t *r = &b->recs[b->rows[i].rec];
+        if (r->pending)
+            b->shares[r->first_share + r->n_shares++] =
+                (tag_share_t){.tags = b->text + b->rows[i].tags, .micro = b->rows[i].micro};
+    }
+    mtr_err_t err = MTR_OK;
+    for (size_t i = 0; !err && i < b->n_recs; i++) {
+        bulk_rec_t *r = &b->recs[i];
+        if (!r->pending)
+            continue;
+        r->key_first =
+            ledger_map_put(&b->by_key, ledger_hash_mix(1, (uint64_t)r->key_id), i, rec_same_key, b);
+        err = group_shares(b, r, errstr, errstr_size);
+    }
+    return err;
 }
 
 /* Settles the records in the order the per-record path would. The carry of
@@ -487,35 +593,40 @@ static mtr_ledger_key_t bulk_key(const bulk_t *b, const bulk_rec_t *r)
  * key's first record) and is written once per key at the end. */
 static mtr_err_t bulk_settle(mtr_ledger_t *l, bulk_t *b, char *errstr, size_t errstr_size)
 {
-    int64_t now = ledger_now(l);
+    writes_t w = {0};
     mtr_err_t err = MTR_OK;
     for (size_t i = 0; !err && i < b->n_recs; i++) {
         bulk_rec_t *r = &b->recs[i], *k = &b->recs[r->key_first];
-        if (r->unconfirmed > 0)
+        if (!r->pending || r->unconfirmed > 0)
             continue;
         if (r->contributions == 0 && r->rec.moved_in == 0) {
             err = delete_record(l, r->rec.id, errstr, errstr_size);
             continue;
         }
-        err = decide(l, &r->rec, b->shares + r->first_share, r->n_shares, k->carry, now, &k->carry,
+        err = decide(&r->rec, b->shares + r->first_share, r->n_shares, k->carry, &k->carry, &w,
                      errstr, errstr_size);
         k->carry_changed = true;
     }
     for (size_t i = 0; !err && i < b->n_recs; i++) {
         bulk_rec_t *r = &b->recs[i];
-        if (r->key_first != i || !r->carry_changed)
-            continue;
-        mtr_ledger_key_t key = bulk_key(b, r);
-        err = carry_set(l, &key, r->carry, errstr, errstr_size);
+        if (r->pending && r->key_first == i && r->carry_changed)
+            push_carry(&w, r->key_id, r->carry);
     }
+    if (!err)
+        err = writes_flush(l, &w, errstr, errstr_size);
+    writes_free(&w);
     return err;
 }
 
 mtr_err_t ledger_settle_close(mtr_ledger_t *l, int64_t close_id, char *errstr, size_t errstr_size)
 {
     bulk_t b = {0};
-    mtr_err_t err = bulk_read(l, close_id, &b, errstr, errstr_size);
-    if (!err)
+    mtr_err_t err;
+    if (!(err = read_parts(l, close_id, &b, errstr, errstr_size)) &&
+        !(err = read_contributions(l, close_id, &b, errstr, errstr_size)) &&
+        !(err = read_records(l, &b, errstr, errstr_size)) &&
+        !(err = read_others(l, close_id, &b, errstr, errstr_size)) &&
+        !(err = gather(&b, errstr, errstr_size)))
         err = bulk_settle(l, &b, errstr, errstr_size);
     bulk_free(&b);
     return err;

@@ -66,6 +66,44 @@ static void test_addition_to_a_sent_record_goes_to_the_next_hour(void **state)
     mtr_ledger_records_clear(out, 1);
 }
 
+static void test_addition_hops_past_sent_hours_into_a_record_of_the_same_close(void **state)
+{
+    fx_t *fx = *state;
+    close_one(fx, T10, 2 * U, MTR_ROUND_UP);
+    close_one(fx, T10 + H, 1 * U, MTR_ROUND_UP);
+    mtr_ledger_record_t out[4];
+    assert_int_equal(fx_take(fx, out, 4), 2);
+    /* One close: hour 12 first (a new record), then a late hour-10
+     * addition that must skip the sent hours 10 and 11 and join it. */
+    mtr_ledger_contribution_t c[2] = {
+        fx_contrib("cust-a", "api", T10 + 2 * H, 1, 4 * U + U / 2, MTR_ROUND_DOWN),
+        fx_contrib("cust-a", "api", T10, 1, 3 * U, MTR_ROUND_UP),
+    };
+    mtr_ledger_close_entry_t e = {"usage", 1, T10 + 2 * H, 90};
+    mtr_ledger_partition_checkpoint_t cp = {"usage", 1, 80, "t"};
+    mtr_ledger_close_t close = {&e, 1, c, 2, &cp, 1};
+    int64_t id;
+    assert_int_equal(mtr_ledger_close(fx->l, &close, &id, fx->err, sizeof fx->err), MTR_OK);
+    assert_int_equal(mtr_ledger_confirm_commit(fx->l, id, fx->err, sizeof fx->err), MTR_OK);
+    fx_rec_t h10 = fx_rec(fx, "cust-a", "api", T10);
+    fx_rec_t h12 = fx_rec(fx, "cust-a", "api", T10 + 2 * H);
+    assert_int_equal(fx_rec(fx, "cust-a", "api", T10 + H).micro, 1 * U);
+    assert_false(fx_rec(fx, "cust-a", "api", T10 + 3 * H).found);
+    assert_int_equal(h12.micro, 7 * U + U / 2);
+    /* The newest contribution's rule (up) decides: 7.5 → 8. */
+    assert_int_equal(h12.aws, 8);
+    assert_int_equal(h12.status, MTR_LEDGER_SENDABLE);
+    mtr_ledger_provenance_t p = {0};
+    assert_int_equal(mtr_ledger_provenance(fx->l, h12.id, prov_cb, &p, fx->err, sizeof fx->err),
+                     MTR_OK);
+    assert_int_equal(p.from_record, h10.id);
+    assert_int_equal(p.to_record, h12.id);
+    assert_int_equal(p.quantity_micro, 3 * U);
+    assert_string_equal(p.reason, "added_after_send");
+    assert_int_equal(fx_total(fx, "cust-a", "api").usage_micro, 10 * U + U / 2);
+    mtr_ledger_records_clear(out, 2);
+}
+
 static void test_stale_record_is_folded_into_the_next_unsent_hour_with_provenance(void **state)
 {
     fx_t *fx = *state;
@@ -283,6 +321,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
         T(test_addition_to_a_sent_record_goes_to_the_next_hour),
+        T(test_addition_hops_past_sent_hours_into_a_record_of_the_same_close),
         T(test_stale_record_is_folded_into_the_next_unsent_hour_with_provenance),
         T(test_timestamp_out_of_bounds_folds_the_record),
         T(test_attempted_record_is_resent_identically_not_folded),

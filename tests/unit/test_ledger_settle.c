@@ -3,8 +3,8 @@
  * per-record path roll-backs use, in the order the close first wrote the
  * records) would. Two ledger files get the same closes; one is confirmed
  * with mtr_ledger_confirm_commit, the other by the per-record reference,
- * and their records, allocations, carries, contributions, provenance and
- * checkpoints are compared row by row. */
+ * and their records, allocations, keys, carries, contributions,
+ * provenance and checkpoints are compared row by row. */
 #include "test_ledger_fixture.h"
 
 #include "emit/ledger_int.h"
@@ -116,7 +116,8 @@ static char *dump(fx_t *fx, const char *sql)
 static const char *const tables[] = {
     "SELECT " LEDGER_RECORD_COLUMNS " FROM records ORDER BY id",
     "SELECT record_id, tags, quantity FROM allocations ORDER BY record_id, tags",
-    "SELECT * FROM carries ORDER BY scope_kind, scope, customer_kind, customer, dimension",
+    "SELECT * FROM keys ORDER BY id",
+    "SELECT * FROM carries ORDER BY key_id",
     "SELECT * FROM contributions ORDER BY id",
     "SELECT * FROM provenance ORDER BY id",
     "SELECT * FROM close_parts ORDER BY close_id, topic, part",
