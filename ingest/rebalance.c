@@ -5,6 +5,7 @@
  * of the two with its close log. On revocation its open windows are dropped:
  * the next owner rebuilds them from the committed offset and close log. */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -38,8 +39,9 @@ static mtr_ingest_slot_t *find_slot(mtr_ingest_t *ing, const char *topic, int32_
 
 /* Settles one partition with the ledger; on success *start and *meta say
  * where and with which close log to resume. */
-static mtr_err_t reconcile(mtr_ingest_t *ing, rd_kafka_topic_partition_t *tp, int64_t *start,
-                           mtr_commit_meta_t *meta, char *errstr, size_t errstr_size)
+static mtr_err_t reconcile(mtr_ingest_t *ing, rd_kafka_topic_partition_t *tp, bool owning,
+                           int64_t *start, mtr_commit_meta_t *meta, char *errstr,
+                           size_t errstr_size)
 {
     mtr_commit_meta_t kafka_meta;
     const char *raw = tp->metadata;
@@ -89,7 +91,7 @@ static mtr_err_t reconcile(mtr_ingest_t *ing, rd_kafka_topic_partition_t *tp, in
         return err;
     }
     *start = res.resume_offset;
-    if (res.kafka_behind && res.resume_offset >= 0) {
+    if (owning && res.kafka_behind && res.resume_offset >= 0) {
         /* Kafka lost ground (a commit that failed after the ledger had the
          * close): put the ledger's position back so offsets never go back. */
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
@@ -132,8 +134,8 @@ static rd_kafka_topic_partition_list_t *assign(mtr_ingest_t *ing,
         }
         char errstr[512];
         int64_t start = -1;
-        mtr_commit_meta_t meta;
-        mtr_err_t err = reconcile(ing, tp, &start, &meta, errstr, sizeof errstr);
+        mtr_commit_meta_t meta = {0}; /* freed on every path */
+        mtr_err_t err = reconcile(ing, tp, true, &start, &meta, errstr, sizeof errstr);
         if (err) {
             mtr_error("ingest",
                       "%s[%" PRId32 "]: cannot settle an earlier close: %s. The partition is "
@@ -155,6 +157,41 @@ static rd_kafka_topic_partition_list_t *assign(mtr_ingest_t *ing,
     return blocked;
 }
 
+/* Settles, as soon as they are given up, the partitions whose last closes
+ * never learnt their Kafka commit's outcome (a commit fenced after a pause,
+ * one that timed out): Kafka's committed state says whether they landed, so
+ * the ledger does not keep unsendable records until this instance happens
+ * to own the partition again. Whatever cannot be decided now waits for the
+ * next assignment. */
+static void settle_given_up(mtr_ingest_t *ing, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *pending = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++) {
+        mtr_ledger_checkpoint_t cp;
+        if (mtr_ledger_checkpoint_get(ing->ledger, parts->elems[i].topic, parts->elems[i].partition,
+                                      &cp, NULL, 0) == MTR_OK) {
+            if (cp.pending_parts)
+                rd_kafka_topic_partition_list_add(pending, parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+            mtr_free(cp.close_log_tail);
+        }
+    }
+    if (pending->cnt && rd_kafka_committed(ing->rk, pending, COMMITTED_TIMEOUT_MS) == 0) {
+        for (int i = 0; i < pending->cnt; i++) {
+            rd_kafka_topic_partition_t *tp = &pending->elems[i];
+            char errstr[512];
+            int64_t start;
+            mtr_commit_meta_t meta = {0}; /* freed on every path */
+            if (!tp->err &&
+                reconcile(ing, tp, false, &start, &meta, errstr, sizeof errstr) != MTR_OK)
+                mtr_warn("ingest", "%s[%" PRId32 "]: earlier close left for the next owner: %s",
+                         tp->topic, tp->partition, errstr);
+            mtr_commit_meta_free(&meta);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(pending);
+}
+
 static void revoke(mtr_ingest_t *ing, rd_kafka_topic_partition_list_t *parts, bool lost)
 {
     mtr_ingest_park_all(ing);
@@ -171,6 +208,7 @@ static void revoke(mtr_ingest_t *ing, rd_kafka_topic_partition_list_t *parts, bo
                  lost ? "lost" : "revoked", tp->topic, tp->partition);
     }
     mtr_ingest_resume_all(ing);
+    settle_given_up(ing, parts);
 }
 
 void mtr_ingest_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
