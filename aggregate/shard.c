@@ -77,6 +77,9 @@ mtr_agg_table_t *mtr_agg_shard_take(mtr_agg_shard_t *s, int64_t hour_ms)
         if (mtr_agg_table_hour(s->tables[i]) != hour_ms)
             continue;
         mtr_agg_table_t *t = s->tables[i];
+        /* The next hours of a partition hold about as many keys as this
+         * one: sizing their tables alike spares them the growth. */
+        s->expected_keys = mtr_agg_table_count(t);
         memmove(s->tables + i, s->tables + i + 1, (s->n - i - 1) * sizeof *s->tables);
         s->n--;
         if (s->last == t)

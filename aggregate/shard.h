@@ -15,7 +15,8 @@
 
 typedef struct mtr_agg_shard mtr_agg_shard_t;
 
-/* expected_keys sizes each new hour table (0: a small default). */
+/* expected_keys sizes the first hour tables (0: a small default); once an
+ * hour has been taken, new tables are sized for as many keys as it had. */
 mtr_agg_shard_t *mtr_agg_shard_new(int id, size_t expected_keys);
 void mtr_agg_shard_free(mtr_agg_shard_t *shard);
 int mtr_agg_shard_id(const mtr_agg_shard_t *shard);

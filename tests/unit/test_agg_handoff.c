@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -45,6 +46,31 @@ static void test_shard_keeps_one_table_per_hour_and_take_hands_it_over(void **st
     assert_int_equal(mtr_agg_table_count(mtr_agg_shard_table(s, H(2))), 1);
     assert_true(mtr_agg_table_find(mtr_agg_shard_table(s, H(1)), &us[0], &k));
     assert_int_equal(k.value, 4);
+    mtr_agg_table_free(t);
+    mtr_agg_shard_free(s);
+}
+
+static void test_new_hour_tables_are_sized_like_the_last_hour_taken(void **state)
+{
+    (void)state;
+    mtr_agg_shard_t *s = mtr_agg_shard_new(0, 0);
+    size_t small_bytes, strings;
+    mtr_agg_table_memory(mtr_agg_shard_table(s, H(1)), &small_bytes, &strings);
+    char names[5000][8];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(names[i], sizeof names[i], "c%d", i);
+        mtr_agg_update_t u = upd(names[i], 1);
+        int64_t h = H(1);
+        mtr_agg_shard_update_batch(s, &h, &u, 1);
+    }
+    mtr_agg_table_t *t = mtr_agg_shard_take(s, H(1));
+    assert_int_equal(mtr_agg_table_count(t), 5000);
+    size_t sized_bytes;
+    mtr_agg_table_memory(mtr_agg_shard_table(s, H(2)), &sized_bytes, &strings);
+    /* An empty table with room for 5000 keys from the start. */
+    assert_true(sized_bytes > small_bytes);
+    assert_int_equal(mtr_agg_table_count(mtr_agg_shard_table(s, H(2))), 0);
+    assert_false(mtr_agg_table_growing(mtr_agg_shard_table(s, H(2))));
     mtr_agg_table_free(t);
     mtr_agg_shard_free(s);
 }
@@ -114,6 +140,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shard_keeps_one_table_per_hour_and_take_hands_it_over),
+        cmocka_unit_test(test_new_hour_tables_are_sized_like_the_last_hour_taken),
         cmocka_unit_test(test_full_queue_push_times_out_within_its_bound),
         cmocka_unit_test(test_tables_cross_threads_in_order_and_shutdown_drains),
     };
