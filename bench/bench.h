@@ -5,7 +5,6 @@
 
 int bench_hotpath_main(int argc, char **argv);
 int bench_decode_main(int argc, char **argv);
-int bench_emit_main(int argc, char **argv);
 int bench_pacing_main(int argc, char **argv);
 int bench_ledger_main(int argc, char **argv);
 int bench_consume_main(int argc, char **argv);

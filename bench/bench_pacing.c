@@ -8,7 +8,7 @@
  *      timestamps); the report gives the achieved calls/s from the first to
  *      the last call and the most calls in any 1-s sliding window, which
  *      must not exceed R.
- *   2. pacing off: records/s accepted (as `meterbench emit`), median of runs. */
+ *   2. pacing off: records/s accepted, median of runs. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -16,7 +16,6 @@ static const struct benchmark {
     {"ledger", bench_ledger_main, "ledger close -> sendable for 10k and 100k records"},
     {"pacing", bench_pacing_main, "emit.calls_per_second holds; records/s with pacing off"},
     {"consume", bench_consume_main, "raw librdkafka consume rate of a topic (baseline)"},
-    {"emit", bench_emit_main, "records/s the emitter gets accepted by the local emulator"},
 };
 
 #define N_BENCHMARKS (sizeof benchmarks / sizeof benchmarks[0])
@@ -40,9 +39,8 @@ int main(int argc, char **argv)
         return usage(stdout);
     if (!strcmp(name, "all")) {
         int rc = 0;
-        /* consume needs a topic (bench/bench_ingest.py drives it) and pacing
-         * measures emit's unpaced rate too: the last two are left out. */
-        for (size_t i = 0; i < N_BENCHMARKS - 2; i++) {
+        /* consume needs a topic: bench/bench_ingest.py drives it. */
+        for (size_t i = 0; i < N_BENCHMARKS - 1; i++) {
             char *args[] = {(char *)benchmarks[i].name, NULL};
             printf("\n== meterbench %s ==\n", benchmarks[i].name);
             fflush(stdout);

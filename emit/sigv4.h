@@ -75,8 +75,8 @@ char *mtr_sigv4_authorization(const char *access_key_id, const mtr_sigv4_params_
  * (= params->amz_date) and, with a session token, X-Amz-Security-Token.
  * *authorization gets the Authorization header value (caller frees). */
 mtr_err_t mtr_sigv4_sign(const mtr_sigv4_request_t *req, const mtr_sigv4_params_t *params,
-                         const mtr_sigv4_credentials_t *creds, char **authorization,
-                         char *errstr, size_t errstr_size);
+                         const mtr_sigv4_credentials_t *creds, char **authorization, char *errstr,
+                         size_t errstr_size);
 
 /* Server side (the emulator). Looks up the secret of the access key named in
  * the Authorization header through `lookup` (NULL: unknown key), checks the
@@ -88,11 +88,10 @@ mtr_err_t mtr_sigv4_sign(const mtr_sigv4_request_t *req, const mtr_sigv4_params_
  * "InvalidSignatureException") and the reason into errstr. */
 typedef const char *(*mtr_sigv4_secret_lookup_fn)(void *ctx, const char *access_key_id);
 
-mtr_err_t mtr_sigv4_verify(const mtr_sigv4_request_t *req, const char *region,
-                           const char *service, int64_t now_ms, mtr_sigv4_secret_lookup_fn lookup,
-                           void *lookup_ctx, char *aws_error_type, size_t aws_error_type_size,
-                           char *errstr, size_t errstr_size);
-
+mtr_err_t mtr_sigv4_verify(const mtr_sigv4_request_t *req, const char *region, const char *service,
+                           int64_t now_ms, mtr_sigv4_secret_lookup_fn lookup, void *lookup_ctx,
+                           char *aws_error_type, size_t aws_error_type_size, char *errstr,
+                           size_t errstr_size);
 
 /* ---- Building blocks shared with `meterd sigv4`, its test-suite runner and
  * the emulator. ---- */
@@ -102,8 +101,8 @@ mtr_err_t mtr_sigv4_verify(const mtr_sigv4_request_t *req, const char *region,
  * ".." segments and empty segments (every service but S3);
  * mtr_sigv4_canonical_request() is this with true. */
 mtr_err_t mtr_sigv4_canonical_request_opts(const mtr_sigv4_request_t *req, bool normalize_path,
-                                           char **canonical, char **signed_headers,
-                                           char *errstr, size_t errstr_size);
+                                           char **canonical, char **signed_headers, char *errstr,
+                                           size_t errstr_size);
 
 /* Lower-case hex SHA-256 of data; 65 bytes with the NUL. */
 void mtr_sigv4_sha256_hex(const void *data, size_t len, char hex[65]);
