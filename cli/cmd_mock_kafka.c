@@ -16,12 +16,6 @@
 
 static volatile sig_atomic_t stop_requested;
 
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out, "usage: meterd mock-kafka [--brokers N] [--topic NAME:PARTITIONS]...\n"
@@ -119,9 +113,7 @@ int cmd_mock_kafka(int argc, char **argv)
         }
     }
 
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_stop_on_signals(&stop_requested);
     printf("bootstrap.servers=%s\n", mtr_mock_cluster_bootstraps(mc));
     fflush(stdout);
     mtr_info("mock-kafka", "cluster of %ld broker(s) at %s", brokers,

@@ -23,12 +23,6 @@
 
 static volatile sig_atomic_t stop_requested;
 
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out, "usage: meterd sandbox [--port PORT] [--partitions N] [--config-out FILE]\n"
@@ -176,10 +170,7 @@ int cmd_sandbox(int argc, char **argv)
         cli_program(), config_path, bootstraps);
     fflush(stdout);
 
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_stop_on_signals(&stop_requested);
     uint64_t reported = 0;
     while (!stop_requested) {
         sleep(1);

@@ -1,4 +1,5 @@
 /* meterd's entry point: dispatches on the subcommand. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,24 @@ static const char *program = "meterd";
 const char *cli_program(void)
 {
     return program;
+}
+
+static volatile sig_atomic_t *stop_flag;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    if (stop_flag)
+        *stop_flag = 1;
+}
+
+void cli_stop_on_signals(volatile sig_atomic_t *flag)
+{
+    stop_flag = flag;
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 static void usage(FILE *out)
