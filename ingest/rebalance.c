@@ -112,26 +112,44 @@ static mtr_err_t reconcile(mtr_ingest_t *ing, rd_kafka_topic_partition_t *tp, bo
     return MTR_OK;
 }
 
+/* Kafka's committed offsets and metadata of parts, asked up to three
+ * times; the first error that is not transient, or the last one. */
+static rd_kafka_resp_err_t committed_with_retries(mtr_ingest_t *ing,
+                                                  rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        kerr = rd_kafka_committed(ing->rk, parts, COMMITTED_TIMEOUT_MS);
+        for (int i = 0; !kerr && i < parts->cnt; i++)
+            kerr = parts->elems[i].err;
+        if (!kerr)
+            return kerr;
+        mtr_warn("ingest", "reading committed offsets: %s (attempt %d of 3)",
+                 rd_kafka_err2str(kerr), attempt + 1);
+    }
+    return kerr;
+}
+
 /* Reconciles and hands out the partitions; returns those that must stay
  * paused (caller destroys the list). */
 static rd_kafka_topic_partition_list_t *assign(mtr_ingest_t *ing,
                                                rd_kafka_topic_partition_list_t *parts)
 {
-    rd_kafka_resp_err_t kerr = rd_kafka_committed(ing->rk, parts, COMMITTED_TIMEOUT_MS);
-    if (kerr)
-        mtr_warn("ingest", "cannot read committed offsets (%s); reconciling from the ledger",
+    rd_kafka_resp_err_t kerr = committed_with_retries(ing, parts);
+    if (kerr) {
+        /* Settling an earlier close without Kafka's view would be a guess
+         * that can lose or double usage; a restart asks again. */
+        snprintf(ing->fatal_msg, sizeof ing->fatal_msg,
+                 "cannot read the committed offsets of the assigned partitions: %s",
                  rd_kafka_err2str(kerr));
+        mtr_error("ingest", "%s; stopping so that a restart asks again", ing->fatal_msg);
+        ing->fatal = true;
+        return rd_kafka_topic_partition_list_copy(parts);
+    }
     rd_kafka_topic_partition_list_t *blocked = rd_kafka_topic_partition_list_new(0);
     mtr_ingest_park_all(ing);
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
-        if (kerr || tp->err) {
-            /* Without Kafka's view, resume from the ledger alone. */
-            tp->offset = RD_KAFKA_OFFSET_INVALID;
-            mtr_free(tp->metadata);
-            tp->metadata = NULL;
-            tp->metadata_size = 0;
-        }
         char errstr[512];
         int64_t start = -1;
         mtr_commit_meta_t meta = {0}; /* freed on every path */
