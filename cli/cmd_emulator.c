@@ -33,7 +33,8 @@ static void usage(FILE *out)
             "      --unprocessed-ratio R      return this share of records in UnprocessedRecords\n"
             "      --drop-after-apply-ratio R apply the records, then close without an answer\n"
             "      --latency MS               delay every answer (0 to 60000)\n"
-            "      --seed N                   seed of the fault dice (default 1)\n"
+            "      --seed N                   repeat a run: seeds the fault dice and the\n"
+            "                                 MeteringRecordIds (default: the clock's)\n"
             "      --max-record-age DURATION  oldest accepted Timestamp (default 6h)\n"
             "      --max-future-skew DURATION furthest accepted future Timestamp (default 5m)\n"
             "\n"
@@ -140,7 +141,7 @@ int cmd_emulator(int argc, char **argv)
     };
     const char *config_path = NULL;
     const char *listen = "127.0.0.1:8089";
-    mtr_emulator_options_t opts = {.faults.seed = 1};
+    mtr_emulator_options_t opts = {0};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "c:l:h", longopts, NULL)) != -1) {

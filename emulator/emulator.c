@@ -489,7 +489,13 @@ mtr_emulator_t *mtr_emulator_start(const mtr_config_t *cfg, const mtr_emulator_o
         opts->max_record_age_ms ? opts->max_record_age_ms : DEFAULT_AGE_MS;
     em->contract.max_future_skew_ms =
         opts->max_future_skew_ms ? opts->max_future_skew_ms : DEFAULT_SKEW_MS;
-    em->store = mtr_emu_store_new(opts->faults.seed);
+    /* MeteringRecordIds differ from run to run, as AWS's do, unless a seed
+     * asks for a reproducible run. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    em->store = mtr_emu_store_new(opts->faults.seed ? opts->faults.seed
+                                                    : (uint64_t)now.tv_sec * 1000000000ULL +
+                                                          (uint64_t)now.tv_nsec);
     mtr_emu_faults_init(&em->faults, &opts->faults);
     mtr_emu_counters_reset(&em->counters);
     if (!copy_credentials(em, cfg, opts)) {

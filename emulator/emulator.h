@@ -41,7 +41,7 @@ typedef struct mtr_emulator_faults {
     double unprocessed_ratio;      /* record returned in UnprocessedRecords, not applied */
     double drop_after_apply_ratio; /* records applied, then the connection is closed unanswered */
     int64_t latency_ms;            /* added before every BatchMeterUsage answer */
-    uint64_t seed;
+    uint64_t seed;                 /* 0: MeteringRecordIds from the clock */
 } mtr_emulator_faults_t;
 
 typedef struct mtr_emulator_options {
