@@ -175,6 +175,10 @@ void mtr_ingest_close_due(mtr_ingest_t *ing)
     ing->closes++;
     ing->records_written += b.n_contribs;
 
+    /* Rejected events are committed past only once their dead-letter copies
+     * are acknowledged. If the dead-letter topic is broken the commit goes
+     * ahead all the same (holding it would stall billing for events that
+     * cannot be billed anyway), loudly: the error names how many copies. */
     if (mtr_ingest_dlq_flush(ing->dlq, DLQ_FLUSH_MS, errstr, sizeof errstr))
         mtr_error("ingest", "%s", errstr);
 

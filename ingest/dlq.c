@@ -15,7 +15,9 @@ struct mtr_ingest_dlq {
     char *topic;
     _Atomic uint64_t sent;
     _Atomic uint64_t failed; /* delivery failures since the last flush */
-    char last_failure[256];  /* written by the producer's delivery thread */
+    /* The last delivery error. Delivery callbacks run on whichever thread
+     * polls the producer (shard workers and the coordinator), hence atomic. */
+    _Atomic int last_error;
 };
 
 static mtr_log_limiter_t drop_limiter = MTR_LOG_LIMITER_INIT(10, 10000);
@@ -25,7 +27,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     (void)rk;
     mtr_ingest_dlq_t *dlq = opaque;
     if (msg->err) {
-        snprintf(dlq->last_failure, sizeof dlq->last_failure, "%s", rd_kafka_err2str(msg->err));
+        dlq->last_error = msg->err;
         dlq->failed++;
     }
 }
@@ -115,7 +117,7 @@ void mtr_ingest_dlq_send(mtr_ingest_dlq_t *dlq, const rd_kafka_message_t *msg, c
     if (err) {
         /* Ownership of hdrs passes to librdkafka only on success. */
         rd_kafka_headers_destroy(hdrs);
-        snprintf(dlq->last_failure, sizeof dlq->last_failure, "%s", rd_kafka_err2str(err));
+        dlq->last_error = err;
         dlq->failed++;
     }
     rd_kafka_poll(dlq->producer, 0);
@@ -132,7 +134,8 @@ mtr_err_t mtr_ingest_dlq_flush(mtr_ingest_dlq_t *dlq, int timeout_ms, char *errs
         return mtr_err_set(errstr, errstr_size, MTR_ERR_KAFKA,
                            "dead-letter topic \"%s\": %" PRIu64 " event(s) not delivered (%s); "
                            "check the topic exists and meterd may write to it",
-                           dlq->topic, failed, dlq->last_failure);
+                           dlq->topic, failed,
+                           rd_kafka_err2str((rd_kafka_resp_err_t)dlq->last_error));
     if (err == RD_KAFKA_RESP_ERR__TIMED_OUT)
         return mtr_err_set(errstr, errstr_size, MTR_ERR_TIMEOUT,
                            "dead-letter topic \"%s\": %d event(s) still in flight after %d ms",

@@ -1,6 +1,7 @@
 /* The ingest pipeline's lifecycle and main loop. */
 #include "ingest/ingest.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -8,14 +9,18 @@
 #include "ingest/ingest_int.h"
 #include "ingest/kafka_conf.h"
 
+/* Served on the ingest thread (rd_kafka_consumer_poll). */
 static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    (void)opaque;
+    mtr_ingest_t *ing = opaque;
     mtr_warn("kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char fatal[512];
+        /* The consumer cannot go on; a restart starts a new one. */
+        char fatal[400];
         rd_kafka_fatal_error(rk, fatal, sizeof fatal);
-        mtr_error("kafka", "fatal consumer error: %s", fatal);
+        snprintf(ing->fatal_msg, sizeof ing->fatal_msg, "fatal Kafka consumer error: %s", fatal);
+        mtr_error("kafka", "%s; stopping", ing->fatal_msg);
+        ing->fatal = true;
     }
 }
 

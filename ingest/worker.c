@@ -23,6 +23,9 @@ typedef struct pending {
     size_t n;
     char scratch[SCRATCH_BYTES];
     size_t used;
+    /* Counted here and published once per consume batch, so the per-event
+     * path does no atomic read-modify-write. */
+    uint64_t messages, counted, replayed;
 } pending_t;
 
 static mtr_log_limiter_t kafka_error_limiter = MTR_LOG_LIMITER_INIT(10, 10000);
@@ -114,7 +117,7 @@ static void handle_message(mtr_ingest_worker_t *w, pending_t *p, mtr_ingest_slot
      * before a re-assignment: the window state knows nothing of it. */
     if (!slot || msg->offset < slot->window.position)
         return;
-    w->stats.messages++;
+    p->messages++;
 
     mtr_event_header_t headers[MAX_EVENT_HEADERS];
     mtr_event_kafka_meta_t meta = {.timestamp_ms = rd_kafka_message_timestamp(msg, NULL)};
@@ -144,12 +147,20 @@ static void handle_message(mtr_ingest_worker_t *w, pending_t *p, mtr_ingest_slot
     if (mtr_agg_partition_observe(&slot->window, ev.time_ms, msg->offset, &hour_ms) ==
         MTR_AGG_SKIP) {
         slot->replayed++;
-        w->stats.replayed++;
+        p->replayed++;
         return;
     }
     slot->events++;
-    w->stats.counted++;
+    p->counted++;
     add_update(w, p, slot, &ev, hour_ms);
+}
+
+static void publish_counts(mtr_ingest_worker_t *w, pending_t *p)
+{
+    atomic_fetch_add_explicit(&w->stats.messages, p->messages, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->stats.counted, p->counted, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->stats.replayed, p->replayed, memory_order_relaxed);
+    p->messages = p->counted = p->replayed = 0;
 }
 
 static void park_here(mtr_ingest_worker_t *w)
@@ -181,6 +192,7 @@ static void *worker_main(void *arg)
         }
         flush(p);
         p->slot = NULL;
+        publish_counts(w, p);
     }
     mtr_free(p);
     return NULL;
