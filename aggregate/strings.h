@@ -5,8 +5,8 @@
  *
  * Ownership: an mtr_agg_strings_t belongs to one hour table and dies with it;
  * the bytes returned by mtr_agg_strings_get stay valid until then.
- * Threads: one writer (the shard thread); readers only after the table has
- * been handed over (the hand-off queue orders the accesses). */
+ * Threads: one writer (the shard thread); readers only after the close has
+ * taken the table while that thread was parked (which orders the accesses). */
 #ifndef MTR_AGG_STRINGS_H
 #define MTR_AGG_STRINGS_H
 

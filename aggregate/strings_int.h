@@ -5,7 +5,7 @@
 #ifndef MTR_AGG_STRINGS_INT_H
 #define MTR_AGG_STRINGS_INT_H
 
-#include "aggregate/index_int.h"
+#include "aggregate/index.h"
 #include "aggregate/strings.h"
 
 #define MTR_AGG_STRINGS_CHUNK 65536u

@@ -6,7 +6,7 @@
 #include <assert.h>
 #include <xxhash.h>
 
-#include "aggregate/index_int.h"
+#include "aggregate/index.h"
 #include "aggregate/strings_int.h"
 
 #define CHUNK_SHIFT 12

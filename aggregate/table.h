@@ -25,9 +25,10 @@
  * their entries, and only then apply them: a key that
  * is not in cache costs one DRAM miss, and the block overlaps those misses.
  *
- * Ownership: the creator frees with mtr_agg_table_free (after a close, the
- * hand-off consumer does). Threads: one thread updates a table (its shard);
- * after the hand-off only the consumer reads it. No locks inside. */
+ * Ownership: the creator frees with mtr_agg_table_free (a closed hour's
+ * table is freed by the close once its contributions are in the ledger).
+ * Threads: one thread updates a table (its shard); a close takes it while
+ * that thread is parked and only then reads it. No locks inside. */
 #ifndef MTR_AGG_TABLE_H
 #define MTR_AGG_TABLE_H
 

@@ -16,15 +16,15 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "emit/ledger.h"
+#include "ledger/ledger.h"
 
 int bench_ledger_main(int argc, char **argv);
 
 #define MAX_RUNS 100
 
 static const char *const dims[] = {"api_calls", "storage_gb", "seats", "requests"};
-static const mtr_emit_tag_t tags_search[] = {{"team", "search"}};
-static const mtr_emit_tag_t tags_ads[] = {{"team", "ads"}, {"env", "prod"}};
+static const mtr_record_tag_t tags_search[] = {{"team", "search"}};
+static const mtr_record_tag_t tags_ads[] = {{"team", "ads"}, {"env", "prod"}};
 
 /* The contributions of one hour: record i lives in partition i % P (one
  * customer, one partition, as producers key by customer). */

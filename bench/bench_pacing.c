@@ -118,19 +118,19 @@ static size_t max_in_window(const uint64_t *t, size_t n)
     return best;
 }
 
-static mtr_emit_record_t *make_records(size_t n, char (**names)[32])
+static mtr_record_t *make_records(size_t n, char (**names)[32])
 {
-    mtr_emit_record_t *records = mtr_calloc(n, sizeof *records);
+    mtr_record_t *records = mtr_calloc(n, sizeof *records);
     char(*customers)[32] = mtr_calloc(n, sizeof *customers);
     int64_t hour = mtr_hour_floor_ms(mtr_clock_wall_ms(mtr_clock_system())) - MTR_MS_PER_HOUR;
     for (size_t i = 0; i < n; i++) {
         snprintf(customers[i], sizeof customers[i], "cust-%07zu", i / 4);
-        records[i] = (mtr_emit_record_t){.product_code = "prod-pacing",
-                                         .customer_identifier = customers[i],
-                                         .dimension = dims[i % 4].name,
-                                         .hour_start_ms = hour,
-                                         .quantity = (int64_t)(i % 1000) + 1,
-                                         .id = (int64_t)i};
+        records[i] = (mtr_record_t){.product_code = "prod-pacing",
+                                    .customer_identifier = customers[i],
+                                    .dimension = dims[i % 4].name,
+                                    .hour_start_ms = hour,
+                                    .quantity = (int64_t)(i % 1000) + 1,
+                                    .id = (int64_t)i};
     }
     *names = customers;
     return records;
@@ -164,7 +164,7 @@ static int run_paced(mtr_config_t *cfg, mtr_emulator_t *em, size_t n, double rat
         return 1;
     }
     char(*names)[32];
-    mtr_emit_record_t *records = make_records(n, &names);
+    mtr_record_t *records = make_records(n, &names);
     mtr_emulator_reset(em);
     size_t accepted = 0;
     uint64_t t0 = mtr_bench_now_ns();
@@ -205,7 +205,7 @@ static int run_unpaced(mtr_config_t *cfg, mtr_emulator_t *em, size_t n, int runs
         return 1;
     }
     char(*names)[32];
-    mtr_emit_record_t *records = make_records(n, &names);
+    mtr_record_t *records = make_records(n, &names);
     double rates[100];
     int rc = 0;
     printf("pacing off (%d in flight): %zu records a run\n", cfg->emit.max_in_flight, n);

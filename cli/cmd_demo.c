@@ -22,7 +22,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/quantity.h"
-#include "emit/ledger.h"
+#include "ledger/ledger.h"
 #include "emit/sender.h"
 #include "emulator/emulator.h"
 #include "ingest/ingest.h"

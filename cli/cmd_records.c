@@ -8,10 +8,11 @@
 #include <time.h>
 
 #include "cli/cmd.h"
+#include "core/civil.h"
 #include "core/config.h"
 #include "core/mem.h"
 #include "core/quantity.h"
-#include "emit/ledger.h"
+#include "ledger/ledger.h"
 
 enum {
     COL_ID,
@@ -49,51 +50,30 @@ static void usage(FILE *out)
                  "in_flight, accepted, duplicate, not_subscribed, parked, stale_moved.\n");
 }
 
-static int64_t days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static bool digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
 /* RFC 3339, or a UTC prefix: YYYY-MM-DD, YYYY-MM-DDTHH, YYYY-MM-DDTHH:MM.
  * *start is the first millisecond, *end the last one the text covers. */
 static bool parse_time(const char *s, int64_t *start, int64_t *end)
 {
     int y, mo, d, h = 0, mi = 0, sec = 0;
     size_t len = strlen(s);
-    if (len < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
-        !digits(s + 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > 31)
+    if (len < 10 || !mtr_civil_digits(s, 4, &y) || s[4] != '-' ||
+        !mtr_civil_digits(s + 5, 2, &mo) || s[7] != '-' || !mtr_civil_digits(s + 8, 2, &d) ||
+        mo < 1 || mo > 12 || d < 1 || d > 31)
         return false;
     int64_t span = 24 * MTR_MS_PER_HOUR, frac_ms = 0, offset_ms = 0;
     const char *p = s + 10;
     if (*p == 'T' || *p == 't' || *p == ' ') {
-        if (!digits(p + 1, 2, &h) || h > 23)
+        if (!mtr_civil_digits(p + 1, 2, &h) || h > 23)
             return false;
         p += 3;
         span = MTR_MS_PER_HOUR;
         if (*p == ':') {
-            if (!digits(p + 1, 2, &mi) || mi > 59)
+            if (!mtr_civil_digits(p + 1, 2, &mi) || mi > 59)
                 return false;
             p += 3;
             span = 60000;
             if (*p == ':') {
-                if (!digits(p + 1, 2, &sec) || sec > 60)
+                if (!mtr_civil_digits(p + 1, 2, &sec) || sec > 60)
                     return false;
                 p += 3;
                 span = 1000;
@@ -111,8 +91,8 @@ static bool parse_time(const char *s, int64_t *start, int64_t *end)
             p++;
         } else if (*p == '+' || *p == '-') {
             int oh, om;
-            if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 ||
-                om > 59)
+            if (!mtr_civil_digits(p + 1, 2, &oh) || p[3] != ':' ||
+                !mtr_civil_digits(p + 4, 2, &om) || oh > 23 || om > 59)
                 return false;
             offset_ms = (oh * 60 + om) * 60000LL * (*p == '+' ? 1 : -1);
             p += 6;
@@ -120,8 +100,8 @@ static bool parse_time(const char *s, int64_t *start, int64_t *end)
     }
     if (*p)
         return false;
-    *start =
-        (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) * 1000 + frac_ms - offset_ms;
+    *start = (mtr_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) * 1000 + frac_ms -
+             offset_ms;
     *end = *start + span - 1;
     return true;
 }

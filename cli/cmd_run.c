@@ -16,7 +16,7 @@
 #include "cli/run_watch.h"
 #include "core/config.h"
 #include "core/log.h"
-#include "emit/ledger.h"
+#include "ledger/ledger.h"
 #include "emit/sender.h"
 #include "ingest/ingest.h"
 

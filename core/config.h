@@ -1,5 +1,5 @@
 /* meterd's configuration: a JSON file, declared once as a table of
- * properties (config.c, `meterd config --list` prints it), loaded into the
+ * properties (config_table.c, `meterd config --list` prints it), loaded into the
  * plain struct below. Every module reads its settings from this struct; no
  * module calls getenv or parses numbers from the environment itself.
  *

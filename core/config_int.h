@@ -1,8 +1,10 @@
-/* Internals of the configuration module, shared by config.c (the loader that
- * walks the property table), config_value.c (what one value of each type
- * means, defaults and freeing) and config_table.c (the table itself, its
- * validators and its printed form). Nothing outside core/config*.c includes
- * this header.
+/* Internals of the configuration module. Its files, each using only those
+ * listed after it: config.c (loading a file: defaults, the document, the
+ * environment, whole-config checks), config_walk.c (which row each JSON key
+ * belongs to), config_value.c (what one value of each type means, defaults
+ * and freeing), config_table.c (the table itself, its validators and its
+ * printed form) and config_util.c (problems, paths, durations). Nothing
+ * outside core/config*.c includes this header.
  *
  * A property is one row: where it lives in the JSON (section + key, kept
  * apart because keys such as "bootstrap.servers" contain dots), its type,
@@ -48,10 +50,6 @@ typedef struct mtr_conf_ctx {
     size_t cap;
     const char *origin;
 } mtr_conf_ctx_t;
-
-/* Records one problem at path (copied). */
-void mtr_conf_problem(mtr_conf_ctx_t *ctx, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* Checks a value after it has been parsed and bounds-checked; field points
  * at the struct member (strings: the char *), or for lists at one entry (the
@@ -105,17 +103,7 @@ void mtr_conf_check_whole(mtr_conf_ctx_t *ctx, const mtr_config_t *config);
 /* Fills values derived from others (emulator.region from aws.region). */
 void mtr_conf_derive(mtr_config_t *config);
 
-/* "kafka" + "bootstrap.servers" -> `kafka."bootstrap.servers"`; parent or
- * section may be NULL/empty. Keys that are not plain identifiers are
- * quoted. */
-void mtr_conf_path(char *out, size_t size, const char *parent, const char *section,
-                   const char *key);
-/* 90000 -> "1m30s", 0 -> "0s". */
-void mtr_conf_format_duration(int64_t ms, char *out, size_t size);
-/* True for a kafka.properties key that holds a credential. */
-bool mtr_conf_key_is_secret(const char *key);
-
-/* ---- config.c: walking the document -------------------------------------- */
+/* ---- config_walk.c: walking the document -------------------------------------- */
 
 /* Sets every key of obj (a JSON object, else a problem) that t declares,
  * reports unknown and repeated keys and missing required ones. base is the
@@ -125,11 +113,6 @@ void mtr_conf_walk_object(mtr_conf_ctx_t *ctx, const mtr_conf_table_t *t, const 
 
 /* ---- config_value.c: one value -------------------------------------------- */
 
-/* "null", "boolean", "number", "string", "array" or "object", for problems. */
-const char *mtr_conf_json_type(const cJSON *item);
-/* Keys starting with "//" are comments, so example files can explain
- * themselves in plain JSON. */
-bool mtr_conf_is_comment(const char *key);
 /* Checks item against row p and stores it in base (replacing and freeing
  * what was there), or reports why not and leaves the field as it was. item
  * is only read; the stored value is a copy owned by base. */
@@ -140,6 +123,11 @@ void mtr_conf_set_value(mtr_conf_ctx_t *ctx, const mtr_conf_prop_t *p, const cJS
  * entry with path. */
 void mtr_conf_map_set(mtr_conf_ctx_t *ctx, const mtr_conf_prop_t *p, void *base, const char *key,
                       const char *value, const char *path);
+/* Checks an array of objects against row p (count, element type), frees
+ * what was there and stores a zeroed array of its length, returned with the
+ * count; NULL after a problem. The caller walks the elements. */
+char *mtr_conf_array_store(mtr_conf_ctx_t *ctx, const mtr_conf_prop_t *p, const cJSON *item,
+                           void *base, const char *path, size_t *count);
 /* Stores every default of t into base. ctx NULL: problems with the
  * defaults themselves are logged instead of collected. */
 void mtr_conf_apply_defaults(const mtr_conf_table_t *t, void *base, mtr_conf_ctx_t *ctx);
@@ -147,4 +135,24 @@ void mtr_conf_apply_defaults(const mtr_conf_table_t *t, void *base, mtr_conf_ctx
  * the fields empty. */
 void mtr_conf_free_table(const mtr_conf_table_t *t, void *base);
 
+/* ---- config_util.c: shared helpers ---------------------------------------- */
+
+/* Records one problem at path (copied). */
+void mtr_conf_problem(mtr_conf_ctx_t *ctx, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* "kafka" + "bootstrap.servers" -> `kafka."bootstrap.servers"`; parent or
+ * section may be NULL/empty. Keys that are not plain identifiers are
+ * quoted. */
+void mtr_conf_path(char *out, size_t size, const char *parent, const char *section,
+                   const char *key);
+/* 90000 -> "1m30s", 0 -> "0s". */
+void mtr_conf_format_duration(int64_t ms, char *out, size_t size);
+/* True for a kafka.properties key that holds a credential. */
+bool mtr_conf_key_is_secret(const char *key);
+
+/* "null", "boolean", "number", "string", "array" or "object", for problems. */
+const char *mtr_conf_json_type(const cJSON *item);
+/* Keys starting with "//" are comments, so example files can explain
+ * themselves in plain JSON. */
+bool mtr_conf_is_comment(const char *key);
 #endif

@@ -338,69 +338,6 @@ void mtr_conf_derive(mtr_config_t *config)
         config->emulator.region = mtr_strdup(config->aws.region);
 }
 
-/* ---- helpers shared with the loader ------------------------------------------ */
-
-static bool is_plain_key(const char *key)
-{
-    if (!*key)
-        return false;
-    for (const char *p = key; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
-            return false;
-    return true;
-}
-
-void mtr_conf_path(char *out, size_t size, const char *parent, const char *section, const char *key)
-{
-    size_t n = 0;
-    out[0] = '\0';
-    const char *parts[] = {parent, section, key};
-    for (int i = 0; i < 3; i++) {
-        const char *s = parts[i];
-        if (!s || !*s)
-            continue;
-        bool quote = i > 0 && !is_plain_key(s);
-        int w = snprintf(out + n, size - n, "%s%s%s%s", n ? "." : "", quote ? "\"" : "", s,
-                         quote ? "\"" : "");
-        if (w < 0 || (size_t)w >= size - n)
-            return;
-        n += (size_t)w;
-    }
-}
-
-void mtr_conf_format_duration(int64_t ms, char *out, size_t size)
-{
-    static const struct {
-        const char *unit;
-        int64_t ms;
-    } units[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
-    size_t n = 0;
-    out[0] = '\0';
-    if (ms == 0) {
-        snprintf(out, size, "0s");
-        return;
-    }
-    for (size_t i = 0; i < sizeof units / sizeof units[0] && ms > 0; i++) {
-        /* Days read better than hours only from two days on: "24h", "7d". */
-        if (ms < units[i].ms || (i == 0 && ms < 2 * units[0].ms))
-            continue;
-        int w = snprintf(out + n, size - n, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
-        if (w < 0 || (size_t)w >= size - n)
-            return;
-        n += (size_t)w;
-        ms %= units[i].ms;
-    }
-}
-
-bool mtr_conf_key_is_secret(const char *key)
-{
-    static const char *const words[] = {"password", "secret", "token", "key"};
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (strcasestr(key, words[i]))
-            return true;
-    return false;
-}
-
 /* ---- `meterd config --list` ---------------------------------------------------- */
 
 static const char *type_name(const mtr_conf_prop_t *p)

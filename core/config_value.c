@@ -1,8 +1,8 @@
 /* Configuration values: one setter per property type that checks a JSON
  * value against its table row (type, bounds, lengths, counts, validator) and
  * stores it in the struct, the built-in defaults (run through the same
- * setters), and freeing what the setters stored. config.c decides which row
- * a JSON key belongs to; this file decides what the value means. */
+ * setters), and freeing what the setters stored. config_walk.c decides which
+ * row a JSON key belongs to; this file decides what the value means. */
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
@@ -12,26 +12,6 @@
 #include "core/config_int.h"
 #include "core/log.h"
 #include "core/mem.h"
-
-const char *mtr_conf_json_type(const cJSON *item)
-{
-    if (cJSON_IsNull(item))
-        return "null";
-    if (cJSON_IsBool(item))
-        return "boolean";
-    if (cJSON_IsNumber(item))
-        return "number";
-    if (cJSON_IsString(item))
-        return "string";
-    if (cJSON_IsArray(item))
-        return "array";
-    return "object";
-}
-
-bool mtr_conf_is_comment(const char *key)
-{
-    return key[0] == '/' && key[1] == '/';
-}
 
 static void *at(void *base, size_t offset)
 {
@@ -359,52 +339,18 @@ static void set_map(mtr_conf_ctx_t *ctx, const mtr_conf_prop_t *p, const cJSON *
     }
 }
 
-/* Reports the second and later elements whose `unique` key repeats an
- * earlier element's. */
-static void check_unique(mtr_conf_ctx_t *ctx, const mtr_conf_prop_t *p, const char *elems, size_t n,
-                         const char *path)
-{
-    size_t es = p->sub->elem_size;
-    const mtr_conf_prop_t *u = NULL;
-    for (size_t k = 0; k < p->sub->n_props; k++)
-        if (!strcmp(p->sub->props[k].key, p->unique))
-            u = &p->sub->props[k];
-    char ep[MTR_CONF_PATH_MAX];
-    for (size_t a = 0; u && a < n; a++) {
-        const char *va = *(char *const *)(elems + a * es + u->offset);
-        for (size_t b = 0; va && b < a; b++) {
-            const char *vb = *(char *const *)(elems + b * es + u->offset);
-            if (vb && !strcmp(va, vb)) {
-                snprintf(ep, sizeof ep, "%s[%zu].%s", path, a, u->key);
-                mtr_conf_problem(ctx, ep,
-                                 "duplicate %s \"%s\" (already used by %s[%zu]; each "
-                                 "must appear once)",
-                                 u->key, va, path, b);
-                break;
-            }
-        }
-    }
-}
-
-static void set_array(mtr_conf_ctx_t *ctx, const mtr_conf_prop_t *p, const cJSON *item, void *base,
-                      const char *path)
+char *mtr_conf_array_store(mtr_conf_ctx_t *ctx, const mtr_conf_prop_t *p, const cJSON *item,
+                           void *base, const char *path, size_t *count)
 {
     if (!check_list(ctx, p, item, path, "objects"))
-        return;
+        return NULL;
     free_prop(p, base);
-    size_t n = (size_t)cJSON_GetArraySize(item), es = p->sub->elem_size;
-    char *elems = mtr_calloc(n, es);
+    size_t n = (size_t)cJSON_GetArraySize(item);
+    char *elems = mtr_calloc(n, p->sub->elem_size);
     *(char **)at(base, p->offset) = elems;
     *count_at(base, p) = n;
-    char ep[MTR_CONF_PATH_MAX];
-    size_t i = 0;
-    for (const cJSON *e = item->child; e; e = e->next, i++) {
-        snprintf(ep, sizeof ep, "%s[%zu]", path, i);
-        mtr_conf_apply_defaults(p->sub, elems + i * es, ctx);
-        mtr_conf_walk_object(ctx, p->sub, e, elems + i * es, ep);
-    }
-    if (p->unique)
-        check_unique(ctx, p, elems, n, path);
+    *count = n;
+    return elems;
 }
 
 /* ---- dispatch and defaults ----------------------------------------------- */
@@ -413,16 +359,21 @@ typedef void (*setter_t)(mtr_conf_ctx_t *ctx, const mtr_conf_prop_t *p, const cJ
                          void *base, const char *path);
 
 static const setter_t setters[] = {
-    [MTR_CONF_STRING] = set_string,      [MTR_CONF_INT] = set_number,
-    [MTR_CONF_DOUBLE] = set_number,      [MTR_CONF_BOOL] = set_bool,
-    [MTR_CONF_DURATION] = set_duration,  [MTR_CONF_STRING_LIST] = set_list,
-    [MTR_CONF_STRING_MAP] = set_map,     [MTR_CONF_ENUM] = set_enum,
-    [MTR_CONF_OBJECT_ARRAY] = set_array,
+    [MTR_CONF_STRING] = set_string,     [MTR_CONF_INT] = set_number,
+    [MTR_CONF_DOUBLE] = set_number,     [MTR_CONF_BOOL] = set_bool,
+    [MTR_CONF_DURATION] = set_duration, [MTR_CONF_STRING_LIST] = set_list,
+    [MTR_CONF_STRING_MAP] = set_map,    [MTR_CONF_ENUM] = set_enum,
 };
 
 void mtr_conf_set_value(mtr_conf_ctx_t *ctx, const mtr_conf_prop_t *p, const cJSON *item,
                         void *base, const char *path)
 {
+    if (!setters[p->type]) {
+        /* Arrays of objects are walked by config_walk.c; no row gives one a
+         * default or an environment variable. */
+        mtr_conf_problem(ctx, path, "an array of objects cannot be set here (set it in the file)");
+        return;
+    }
     setters[p->type](ctx, p, item, base, path);
 }
 

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/civil.h"
 #include "core/event_int.h"
 
 /* Epoch numbers below this are seconds (1e11 s is the year 5138), at or
@@ -19,17 +20,6 @@ static int digits(const char *s, int n)
         v = v * 10 + (s[i] - '0');
     }
     return v;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
 }
 
 static int days_in_month(int y, int m)
@@ -80,7 +70,7 @@ bool mtr_event_parse_rfc3339(const char *s, size_t len, int64_t *out_ms)
         return false;
     }
     int64_t secs =
-        days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - (int64_t)offset_min * 60;
+        mtr_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - (int64_t)offset_min * 60;
     *out_ms = secs * 1000 + ms;
     return true;
 }

@@ -10,7 +10,7 @@
 #include "emit/codec.h"
 
 typedef struct sort_item {
-    const mtr_emit_record_t *record;
+    const mtr_record_t *record;
     size_t order; /* input position: keeps the sort stable */
 } sort_item_t;
 
@@ -24,7 +24,7 @@ static int cmp_str(const char *a, const char *b)
 /* The request scope: ProductCode or LicenseArn requests apart, then the
  * product code, or the license ARN when there is no product code, then the
  * customer field kind. */
-static int cmp_scope(const mtr_emit_record_t *a, const mtr_emit_record_t *b)
+static int cmp_scope(const mtr_record_t *a, const mtr_record_t *b)
 {
     int c = (a->license_arn != NULL) - (b->license_arn != NULL);
     if (c)
@@ -41,9 +41,9 @@ static int cmp_scope(const mtr_emit_record_t *a, const mtr_emit_record_t *b)
 }
 
 /* What AWS echoes back to name a record. */
-static int cmp_identity(const mtr_emit_record_t *a, const mtr_emit_record_t *b)
+static int cmp_identity(const mtr_record_t *a, const mtr_record_t *b)
 {
-    int c = strcmp(mtr_emit_record_customer(a), mtr_emit_record_customer(b));
+    int c = strcmp(mtr_record_customer(a), mtr_record_customer(b));
     if (c)
         return c;
     c = strcmp(a->dimension, b->dimension);
@@ -66,7 +66,7 @@ static int cmp_items(const void *pa, const void *pb)
     return a->order < b->order ? -1 : (a->order > b->order);
 }
 
-bool mtr_emit_batch_same_scope(const mtr_emit_record_t *a, const mtr_emit_record_t *b)
+bool mtr_emit_batch_same_scope(const mtr_record_t *a, const mtr_record_t *b)
 {
     return cmp_scope(a, b) == 0;
 }
@@ -85,7 +85,7 @@ static mtr_emit_batch_t *new_batch(mtr_emit_batches_t *out, size_t *cap, size_t 
     return b;
 }
 
-void mtr_emit_batch_build(const mtr_emit_record_t *const *records, size_t n, size_t max_records,
+void mtr_emit_batch_build(const mtr_record_t *const *records, size_t n, size_t max_records,
                           size_t max_body, mtr_emit_batches_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -100,7 +100,7 @@ void mtr_emit_batch_build(const mtr_emit_record_t *const *records, size_t n, siz
     mtr_emit_batch_t *cur = NULL;
     size_t envelope = 0;
     for (size_t i = 0; i < n; i++) {
-        const mtr_emit_record_t *r = items[i].record;
+        const mtr_record_t *r = items[i].record;
         if (!cur || !mtr_emit_batch_same_scope(cur->records[0], r))
             envelope = mtr_emit_codec_envelope_size(r);
         size_t size = mtr_emit_codec_record_size(r);

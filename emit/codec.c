@@ -46,23 +46,23 @@ static mtr_err_t check_tag_text(const char *what, size_t alloc, const char *text
     return MTR_OK;
 }
 
-static mtr_err_t check_allocations(const mtr_emit_record_t *r, char *errstr, size_t errstr_size)
+static mtr_err_t check_allocations(const mtr_record_t *r, char *errstr, size_t errstr_size)
 {
-    if (r->n_allocations > MTR_EMIT_MAX_ALLOCATIONS)
+    if (r->n_allocations > MTR_RECORD_MAX_ALLOCATIONS)
         return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
                            "%zu usage allocations; AWS takes at most %d a record", r->n_allocations,
-                           MTR_EMIT_MAX_ALLOCATIONS);
+                           MTR_RECORD_MAX_ALLOCATIONS);
     int64_t sum = 0;
     for (size_t a = 0; a < r->n_allocations; a++) {
-        const mtr_emit_allocation_t *al = &r->allocations[a];
-        if (al->quantity < 0 || al->quantity > MTR_EMIT_MAX_QUANTITY)
+        const mtr_record_allocation_t *al = &r->allocations[a];
+        if (al->quantity < 0 || al->quantity > MTR_RECORD_MAX_QUANTITY)
             return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
                                "usage allocation %zu: quantity %lld outside 0..%lld", a,
-                               (long long)al->quantity, MTR_EMIT_MAX_QUANTITY);
-        if (al->n_tags > MTR_EMIT_MAX_TAGS_PER_ALLOCATION)
+                               (long long)al->quantity, MTR_RECORD_MAX_QUANTITY);
+        if (al->n_tags > MTR_RECORD_MAX_TAGS)
             return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
                                "usage allocation %zu: %zu tags; AWS takes at most %d", a,
-                               al->n_tags, MTR_EMIT_MAX_TAGS_PER_ALLOCATION);
+                               al->n_tags, MTR_RECORD_MAX_TAGS);
         for (size_t t = 0; t < al->n_tags; t++) {
             mtr_err_t err =
                 check_tag_text("key", a, al->tags[t].key, MAX_TAG_KEY_LEN, errstr, errstr_size);
@@ -82,14 +82,14 @@ static mtr_err_t check_allocations(const mtr_emit_record_t *r, char *errstr, siz
     return MTR_OK;
 }
 
-mtr_err_t mtr_emit_codec_check_record(const mtr_emit_record_t *r, char *errstr, size_t errstr_size)
+mtr_err_t mtr_emit_codec_check_record(const mtr_record_t *r, char *errstr, size_t errstr_size)
 {
     if ((r->customer_identifier != NULL) == (r->customer_aws_account_id != NULL))
         return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
                            "record %lld: set exactly one of CustomerIdentifier and "
                            "CustomerAWSAccountId",
                            (long long)r->id);
-    const char *customer = mtr_emit_record_customer(r);
+    const char *customer = mtr_record_customer(r);
     size_t clen = strlen(customer);
     if (clen == 0 || clen > MAX_ID_LEN)
         return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
@@ -125,10 +125,10 @@ mtr_err_t mtr_emit_codec_check_record(const mtr_emit_record_t *r, char *errstr, 
         return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
                            "record %lld: dimension must be 1..%d characters", (long long)r->id,
                            MAX_ID_LEN);
-    if (r->quantity < 0 || r->quantity > MTR_EMIT_MAX_QUANTITY)
+    if (r->quantity < 0 || r->quantity > MTR_RECORD_MAX_QUANTITY)
         return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
                            "record %lld: quantity %lld outside AWS's 0..%lld", (long long)r->id,
-                           (long long)r->quantity, MTR_EMIT_MAX_QUANTITY);
+                           (long long)r->quantity, MTR_RECORD_MAX_QUANTITY);
     if (r->hour_start_ms < 0)
         return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
                            "record %lld: timestamp before 1970", (long long)r->id);
@@ -143,7 +143,7 @@ mtr_err_t mtr_emit_codec_check_record(const mtr_emit_record_t *r, char *errstr, 
 
 /* ---- requests ---- */
 
-static cJSON *record_json(const mtr_emit_record_t *r)
+static cJSON *record_json(const mtr_record_t *r)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "Timestamp", (double)(r->hour_start_ms / 1000));
@@ -158,7 +158,7 @@ static cJSON *record_json(const mtr_emit_record_t *r)
     if (r->n_allocations > 0) {
         cJSON *allocs = cJSON_AddArrayToObject(o, "UsageAllocations");
         for (size_t a = 0; a < r->n_allocations; a++) {
-            const mtr_emit_allocation_t *al = &r->allocations[a];
+            const mtr_record_allocation_t *al = &r->allocations[a];
             cJSON *ao = cJSON_CreateObject();
             cJSON_AddNumberToObject(ao, "AllocatedUsageQuantity", (double)al->quantity);
             if (al->n_tags > 0) {
@@ -186,7 +186,7 @@ static size_t printed_size(cJSON *json)
 }
 
 /* AWS takes ProductCode or per-record LicenseArn, not both. */
-static cJSON *envelope_json(const mtr_emit_record_t *first)
+static cJSON *envelope_json(const mtr_record_t *first)
 {
     cJSON *o = cJSON_CreateObject();
     if (first && first->product_code && !first->license_arn)
@@ -195,17 +195,17 @@ static cJSON *envelope_json(const mtr_emit_record_t *first)
     return o;
 }
 
-size_t mtr_emit_codec_envelope_size(const mtr_emit_record_t *first)
+size_t mtr_emit_codec_envelope_size(const mtr_record_t *first)
 {
     return printed_size(envelope_json(first));
 }
 
-size_t mtr_emit_codec_record_size(const mtr_emit_record_t *record)
+size_t mtr_emit_codec_record_size(const mtr_record_t *record)
 {
     return printed_size(record_json(record));
 }
 
-char *mtr_emit_codec_request(const mtr_emit_record_t *const *records, size_t n, size_t *len)
+char *mtr_emit_codec_request(const mtr_record_t *const *records, size_t n, size_t *len)
 {
     cJSON *o = envelope_json(n > 0 ? records[0] : NULL);
     cJSON *list = cJSON_GetObjectItemCaseSensitive(o, "UsageRecords");
@@ -246,7 +246,7 @@ static bool same_string(const cJSON *item, const char *want)
 }
 
 /* The index of the record an echoed UsageRecord stands for, or -1. */
-static long match_record(const cJSON *usage, const mtr_emit_record_t *const *records, size_t n)
+static long match_record(const cJSON *usage, const mtr_record_t *const *records, size_t n)
 {
     if (!cJSON_IsObject(usage))
         return -1;
@@ -258,7 +258,7 @@ static long match_record(const cJSON *usage, const mtr_emit_record_t *const *rec
     if (!timestamp_seconds(cJSON_GetObjectItemCaseSensitive(usage, "Timestamp"), &ts))
         return -1;
     for (size_t i = 0; i < n; i++) {
-        const mtr_emit_record_t *r = records[i];
+        const mtr_record_t *r = records[i];
         bool customer = r->customer_identifier ? same_string(cid, r->customer_identifier)
                                                : same_string(acct, r->customer_aws_account_id);
         if (!customer || !same_string(dim, r->dimension) || ts != r->hour_start_ms / 1000)
@@ -282,7 +282,7 @@ static mtr_emit_status_t status_of(const char *text)
 }
 
 mtr_err_t mtr_emit_codec_parse_response(const char *body, size_t len,
-                                        const mtr_emit_record_t *const *records, size_t n,
+                                        const mtr_record_t *const *records, size_t n,
                                         mtr_emit_answer_t *answers, size_t *n_unmatched,
                                         char *errstr, size_t errstr_size)
 {

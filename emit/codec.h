@@ -17,25 +17,24 @@
 #include <stdint.h>
 
 #include "core/err.h"
-#include "emit/record.h"
+#include "core/record.h"
 
 /* Checks a record against AWS's shapes (one customer field, the account id
  * in digits, lengths, quantity range, allocations and tags) so that a record
  * AWS would refuse is parked before it spoils a request of 25. */
-mtr_err_t mtr_emit_codec_check_record(const mtr_emit_record_t *record, char *errstr,
-                                      size_t errstr_size);
+mtr_err_t mtr_emit_codec_check_record(const mtr_record_t *record, char *errstr, size_t errstr_size);
 
 /* Exact sizes, in bytes, of the request body mtr_emit_codec_request() makes:
  * envelope_size(first record) + the record sizes + one comma between two
  * records. */
-size_t mtr_emit_codec_envelope_size(const mtr_emit_record_t *first);
-size_t mtr_emit_codec_record_size(const mtr_emit_record_t *record);
+size_t mtr_emit_codec_envelope_size(const mtr_record_t *first);
+size_t mtr_emit_codec_record_size(const mtr_record_t *record);
 
 /* The request body for records that share a scope (the batch builder's
  * job): ProductCode from records[0] unless it has a LicenseArn, one
  * UsageRecord per record in order.
  * Returns a NUL-terminated string (caller frees), its length in *len. */
-char *mtr_emit_codec_request(const mtr_emit_record_t *const *records, size_t n, size_t *len);
+char *mtr_emit_codec_request(const mtr_record_t *const *records, size_t n, size_t *len);
 
 typedef enum mtr_emit_status {
     MTR_EMIT_STATUS_MISSING, /* neither in Results nor in UnprocessedRecords */
@@ -58,7 +57,7 @@ typedef struct mtr_emit_answer {
  * object, or whose Results / UnprocessedRecords are not arrays, gives
  * MTR_ERR_PARSE: the outcome of the request is then unknown. */
 mtr_err_t mtr_emit_codec_parse_response(const char *body, size_t len,
-                                        const mtr_emit_record_t *const *records, size_t n,
+                                        const mtr_record_t *const *records, size_t n,
                                         mtr_emit_answer_t *answers, size_t *n_unmatched,
                                         char *errstr, size_t errstr_size);
 

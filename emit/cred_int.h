@@ -1,6 +1,8 @@
 /* Inside the credentials module: the settings every provider reads (built
  * once by the chain from options and environment), the provider
- * constructors, and small helpers the providers share. */
+ * constructors, and the small helpers the providers share (cred_values.c).
+ * The chain (credentials.c) builds the providers; the providers use only
+ * cred_values.c and, for STS, cred_web_identity.c. */
 #ifndef MTR_CRED_INT_H
 #define MTR_CRED_INT_H
 

@@ -51,7 +51,7 @@ typedef struct job {
 /* The state of one mtr_emitter_send() call. */
 typedef struct run {
     mtr_emitter_t *em;
-    const mtr_emit_record_t *records;
+    const mtr_record_t *records;
     int *sends;
     int *failures;
     mtr_emit_result_fn on_result;
@@ -187,7 +187,7 @@ void mtr_emitter_stats(const mtr_emitter_t *em, mtr_emit_stats_t *out)
 static void report(run_t *run, size_t i, mtr_emit_outcome_t outcome, const char *id, mtr_err_t err,
                    const char *detail)
 {
-    const mtr_emit_record_t *r = &run->records[i];
+    const mtr_record_t *r = &run->records[i];
     mtr_emit_result_t res = {.record = r,
                              .outcome = outcome,
                              .metering_record_id = id,
@@ -197,7 +197,7 @@ static void report(run_t *run, size_t i, mtr_emit_outcome_t outcome, const char 
     run->em->stats.outcomes[outcome]++;
     if (outcome != MTR_EMIT_ACCEPTED)
         mtr_warn(MOD, "record %lld (customer %s, dimension %s, hour %lld): %s%s%s",
-                 (long long)r->id, mtr_emit_record_customer(r), r->dimension,
+                 (long long)r->id, mtr_record_customer(r), r->dimension,
                  (long long)(r->hour_start_ms / 1000), mtr_emit_outcome_name(outcome),
                  res.detail[0] ? ": " : "", res.detail);
     run->on_result(run->ctx, &res);
@@ -289,7 +289,7 @@ static void all_records(run_t *run, job_t *job, mtr_emit_outcome_t outcome, mtr_
 
 static void read_results(run_t *run, job_t *job, const char *body, size_t len)
 {
-    const mtr_emit_record_t **recs = mtr_malloc(job->n * sizeof *recs);
+    const mtr_record_t **recs = mtr_malloc(job->n * sizeof *recs);
     mtr_emit_answer_t *answers = mtr_malloc(job->n * sizeof *answers);
     for (size_t k = 0; k < job->n; k++)
         recs[k] = &run->records[job->idx[k]];
@@ -403,7 +403,7 @@ static mtr_err_t start(run_t *run, job_t *job, char *errstr, size_t errstr_size)
 {
     mtr_emitter_t *em = run->em;
     if (!job->body) {
-        const mtr_emit_record_t **recs = mtr_malloc(job->n * sizeof *recs);
+        const mtr_record_t **recs = mtr_malloc(job->n * sizeof *recs);
         for (size_t k = 0; k < job->n; k++)
             recs[k] = &run->records[job->idx[k]];
         job->body = mtr_emit_codec_request(recs, job->n, &job->body_len);
@@ -500,7 +500,7 @@ static int64_t launch(run_t *run)
     return wake;
 }
 
-static void park_unsendable(run_t *run, const mtr_emit_record_t **valid, size_t *n_valid)
+static void park_unsendable(run_t *run, const mtr_record_t **valid, size_t *n_valid)
 {
     char errstr[384];
     size_t kept = 0;
@@ -514,7 +514,7 @@ static void park_unsendable(run_t *run, const mtr_emit_record_t **valid, size_t 
     *n_valid = kept;
 }
 
-void mtr_emitter_send(mtr_emitter_t *em, const mtr_emit_record_t *records, size_t n,
+void mtr_emitter_send(mtr_emitter_t *em, const mtr_record_t *records, size_t n,
                       mtr_emit_result_fn on_result, void *ctx)
 {
     if (n == 0)
@@ -525,7 +525,7 @@ void mtr_emitter_send(mtr_emitter_t *em, const mtr_emit_record_t *records, size_
                  .failures = mtr_calloc(n, sizeof(int)),
                  .on_result = on_result,
                  .ctx = ctx};
-    const mtr_emit_record_t **valid = mtr_malloc(n * sizeof *valid);
+    const mtr_record_t **valid = mtr_malloc(n * sizeof *valid);
     for (size_t i = 0; i < n; i++)
         valid[i] = &records[i];
     size_t n_valid = n;

@@ -38,7 +38,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "emit/backoff.h"
-#include "emit/record.h"
+#include "core/record.h"
 #include "emit/sigv4.h"
 #include "emit/transport.h"
 
@@ -53,7 +53,7 @@ typedef enum mtr_emit_outcome {
 } mtr_emit_outcome_t;
 
 typedef struct mtr_emit_result {
-    const mtr_emit_record_t *record;
+    const mtr_record_t *record;
     mtr_emit_outcome_t outcome;
     const char *metering_record_id; /* ACCEPTED only, else NULL */
     mtr_err_t err;                  /* MTR_OK for ACCEPTED, else what stopped it */
@@ -106,7 +106,7 @@ void mtr_emitter_free(mtr_emitter_t *emitter);
 
 /* Sends records[0..n) and calls on_result exactly once per record, in no
  * particular order, before returning. */
-void mtr_emitter_send(mtr_emitter_t *emitter, const mtr_emit_record_t *records, size_t n,
+void mtr_emitter_send(mtr_emitter_t *emitter, const mtr_record_t *records, size_t n,
                       mtr_emit_result_fn on_result, void *ctx);
 
 /* Counters since the emitter was made. */

@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "emit/credentials.h"
-#include "emit/ledger.h"
+#include "ledger/ledger.h"
 #include "emit/sender.h"
 
 #define MOD                     "sender"
@@ -63,7 +63,7 @@ struct mtr_emit_sender {
 
     /* One pass's buffers, batch entries each. */
     mtr_ledger_record_t *records;
-    mtr_emit_record_t *emit;
+    mtr_record_t *emit;
     slot_t *slots;
     mtr_ledger_result_t *results;
     bool needs_requeue; /* results were not written: records still in_flight */

@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "core/civil.h"
 #include "core/mem.h"
 #include "emit/sigv4_int.h"
 
@@ -147,17 +148,6 @@ static char *uri_decode(const char *s, size_t len, size_t *out_len)
 
 /* ---- dates ---- */
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    /* Howard Hinnant's algorithm: proleptic Gregorian, no time zone. */
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 void mtr_sigv4_format_amz_date(int64_t time_ms, char out[17])
 {
     int64_t secs = time_ms / 1000 - (time_ms % 1000 < 0 ? 1 : 0);
@@ -167,31 +157,20 @@ void mtr_sigv4_format_amz_date(int64_t time_ms, char out[17])
     strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
 }
 
-static bool read_digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
 mtr_err_t mtr_sigv4_parse_amz_date(const char *s, int64_t *time_ms)
 {
     static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int y, mo, d, h, mi, se;
-    if (strlen(s) != 16 || s[8] != 'T' || s[15] != 'Z' || !read_digits(s, 4, &y) ||
-        !read_digits(s + 4, 2, &mo) || !read_digits(s + 6, 2, &d) || !read_digits(s + 9, 2, &h) ||
-        !read_digits(s + 11, 2, &mi) || !read_digits(s + 13, 2, &se))
+    if (strlen(s) != 16 || s[8] != 'T' || s[15] != 'Z' || !mtr_civil_digits(s, 4, &y) ||
+        !mtr_civil_digits(s + 4, 2, &mo) || !mtr_civil_digits(s + 6, 2, &d) ||
+        !mtr_civil_digits(s + 9, 2, &h) || !mtr_civil_digits(s + 11, 2, &mi) ||
+        !mtr_civil_digits(s + 13, 2, &se))
         return MTR_ERR_PARSE;
     bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
         h > 23 || mi > 59 || se > 60)
         return MTR_ERR_PARSE;
-    int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+    int64_t days = mtr_days_from_civil(y, mo, d);
     *time_ms = ((days * 24 + h) * 60 + mi) * 60000LL + se * 1000LL;
     return MTR_OK;
 }

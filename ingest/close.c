@@ -145,9 +145,9 @@ void mtr_ingest_close_due(mtr_ingest_t *ing)
     int64_t now = mtr_clock_wall_ms(ing->clock);
     close_batch_t b;
     memset(&b, 0, sizeof b);
-    mtr_ingest_park_all(ing);
+    mtr_ingest_workers_park(ing->workers, ing->n_workers);
     bool due = collect(ing, &b, now);
-    mtr_ingest_resume_all(ing);
+    mtr_ingest_workers_resume(ing->workers, ing->n_workers);
     int64_t parked_ms = mtr_clock_monotonic_ms(ing->clock) - started;
     if (!due) {
         mtr_ingest_close_batch_free(ing, &b);

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "emit/ledger.h"
+#include "ledger/ledger.h"
 #include "ingest/ingest_int.h"
 
 #define COMMIT_META_BYTES 1024
@@ -40,7 +40,7 @@ typedef struct close_batch {
     size_t n_contribs, cap_contribs;
     size_t *tag_start; /* per contribution: first tag in tags[], or SIZE_MAX */
     size_t cap_tag_start;
-    mtr_emit_tag_t *tags; /* may move while growing: linked up by link_tags */
+    mtr_record_tag_t *tags; /* may move while growing: linked up by link_tags */
     size_t n_tags, cap_tags;
     pool_chunk_t *pool;
     mtr_ingest_scope_t **scopes; /* per worker: snapshot of its scope table */

@@ -59,8 +59,8 @@ static void add_contribution(close_batch_t *b, const mtr_ledger_contribution_t *
     for (int i = 0; i < n; i++) {
         GROW(b->tags, b->n_tags, b->cap_tags);
         b->tags[b->n_tags++] =
-            (mtr_emit_tag_t){mtr_ingest_pool_copy(&b->pool, views[i].key, views[i].key_len),
-                             mtr_ingest_pool_copy(&b->pool, views[i].value, views[i].value_len)};
+            (mtr_record_tag_t){mtr_ingest_pool_copy(&b->pool, views[i].key, views[i].key_len),
+                               mtr_ingest_pool_copy(&b->pool, views[i].value, views[i].value_len)};
     }
 }
 

@@ -77,18 +77,6 @@ mtr_err_t mtr_ingest_new(const mtr_config_t *config, mtr_ledger_t *ledger,
     return MTR_OK;
 }
 
-void mtr_ingest_park_all(mtr_ingest_t *ing)
-{
-    for (int i = 0; i < ing->n_workers; i++)
-        mtr_ingest_worker_park(&ing->workers[i]);
-}
-
-void mtr_ingest_resume_all(mtr_ingest_t *ing)
-{
-    for (int i = 0; i < ing->n_workers; i++)
-        mtr_ingest_worker_resume(&ing->workers[i]);
-}
-
 mtr_err_t mtr_ingest_run(mtr_ingest_t *ing, char *errstr, size_t errstr_size)
 {
     const mtr_config_t *c = ing->config;

@@ -21,7 +21,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
-#include "emit/ledger.h"
+#include "ledger/ledger.h"
 
 typedef struct mtr_ingest mtr_ingest_t;
 

@@ -35,9 +35,6 @@ struct mtr_ingest {
     _Atomic int partitions;
 };
 
-void mtr_ingest_park_all(mtr_ingest_t *ing);
-void mtr_ingest_resume_all(mtr_ingest_t *ing);
-
 /* librdkafka's rebalance callback (rebalance.c). */
 void mtr_ingest_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                              rd_kafka_topic_partition_list_t *partitions, void *opaque);

@@ -1,7 +1,7 @@
 /* Partition assignment and revocation. On assignment every partition is
  * reconciled: the ledger's checkpoint and Kafka's committed offset and
  * metadata are compared, unknown commit outcomes are settled (confirmed or
- * rolled back, see emit/ledger.h), and the partition resumes from the newer
+ * rolled back, see ledger/ledger.h), and the partition resumes from the newer
  * of the two with its close log. On revocation its open windows are dropped:
  * the next owner rebuilds them from the committed offset and close log. */
 #include <inttypes.h>
@@ -147,7 +147,7 @@ static rd_kafka_topic_partition_list_t *assign(mtr_ingest_t *ing,
         return rd_kafka_topic_partition_list_copy(parts);
     }
     rd_kafka_topic_partition_list_t *blocked = rd_kafka_topic_partition_list_new(0);
-    mtr_ingest_park_all(ing);
+    mtr_ingest_workers_park(ing->workers, ing->n_workers);
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         char errstr[512];
@@ -171,7 +171,7 @@ static rd_kafka_topic_partition_list_t *assign(mtr_ingest_t *ing,
         mtr_info("ingest", "assigned %s[%" PRId32 "] to shard %d from offset %" PRId64, tp->topic,
                  tp->partition, w->id, start >= 0 ? start : 0);
     }
-    mtr_ingest_resume_all(ing);
+    mtr_ingest_workers_resume(ing->workers, ing->n_workers);
     return blocked;
 }
 
@@ -212,7 +212,7 @@ static void settle_given_up(mtr_ingest_t *ing, rd_kafka_topic_partition_list_t *
 
 static void revoke(mtr_ingest_t *ing, rd_kafka_topic_partition_list_t *parts, bool lost)
 {
-    mtr_ingest_park_all(ing);
+    mtr_ingest_workers_park(ing->workers, ing->n_workers);
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         mtr_ingest_worker_t *w;
@@ -225,7 +225,7 @@ static void revoke(mtr_ingest_t *ing, rd_kafka_topic_partition_list_t *parts, bo
                  "them from the committed offset)",
                  lost ? "lost" : "revoked", tp->topic, tp->partition);
     }
-    mtr_ingest_resume_all(ing);
+    mtr_ingest_workers_resume(ing->workers, ing->n_workers);
     settle_given_up(ing, parts);
 }
 

@@ -263,6 +263,18 @@ void mtr_ingest_worker_resume(mtr_ingest_worker_t *w)
     pthread_mutex_unlock(&w->mu);
 }
 
+void mtr_ingest_workers_park(mtr_ingest_worker_t *workers, int n)
+{
+    for (int i = 0; i < n; i++)
+        mtr_ingest_worker_park(&workers[i]);
+}
+
+void mtr_ingest_workers_resume(mtr_ingest_worker_t *workers, int n)
+{
+    for (int i = 0; i < n; i++)
+        mtr_ingest_worker_resume(&workers[i]);
+}
+
 mtr_ingest_slot_t *mtr_ingest_worker_find(mtr_ingest_worker_t *w, const char *topic,
                                           int32_t partition)
 {

@@ -83,6 +83,9 @@ void mtr_ingest_worker_destroy(mtr_ingest_worker_t *w);
 
 void mtr_ingest_worker_park(mtr_ingest_worker_t *w);
 void mtr_ingest_worker_resume(mtr_ingest_worker_t *w);
+/* The same for each of n workers: all parked on return, or all resumed. */
+void mtr_ingest_workers_park(mtr_ingest_worker_t *workers, int n);
+void mtr_ingest_workers_resume(mtr_ingest_worker_t *workers, int n);
 
 /* While parked: take ownership of a partition starting at start_offset with
  * the commit metadata found for it (ownership of *inherited passes to the

@@ -39,7 +39,7 @@ DIMENSIONS = ("api_calls", "storage_gb", "reports")
 KEY_ID = "AKIDE2EEXAMPLE"
 SECRET = "e2e-secret-key-example"
 TEAMS = ("search", "ads", "infra")
-# The ledger's record statuses in emit/ledger.h order.
+# The ledger's record statuses in ledger/ledger.h order.
 STATUS_NAMES = ("pending_commit", "sendable", "in_flight", "accepted", "duplicate",
                 "not_subscribed", "parked", "stale_moved")
 ACCEPTED = STATUS_NAMES.index("accepted")

@@ -15,19 +15,18 @@
 
 #define HOUR0 1764151200000LL /* 2025-11-26T10:00:00Z */
 
-static mtr_emit_record_t rec(const char *product, const char *customer, const char *dim,
-                             int64_t hour)
+static mtr_record_t rec(const char *product, const char *customer, const char *dim, int64_t hour)
 {
-    return (mtr_emit_record_t){.product_code = product,
-                               .customer_identifier = customer,
-                               .dimension = dim,
-                               .hour_start_ms = hour,
-                               .quantity = 1};
+    return (mtr_record_t){.product_code = product,
+                          .customer_identifier = customer,
+                          .dimension = dim,
+                          .hour_start_ms = hour,
+                          .quantity = 1};
 }
 
 /* Every record lands in exactly one batch (or oversize), and every batch's
  * body_size is what the codec really produces. */
-static void assert_partition(const mtr_emit_record_t *recs, size_t n, const mtr_emit_batches_t *b,
+static void assert_partition(const mtr_record_t *recs, size_t n, const mtr_emit_batches_t *b,
                              size_t max_records, size_t max_body)
 {
     int *seen = mtr_calloc(n, sizeof(int));
@@ -51,10 +50,10 @@ static void assert_partition(const mtr_emit_record_t *recs, size_t n, const mtr_
     mtr_free(seen);
 }
 
-static void build(const mtr_emit_record_t *recs, size_t n, size_t max_records, size_t max_body,
+static void build(const mtr_record_t *recs, size_t n, size_t max_records, size_t max_body,
                   mtr_emit_batches_t *out)
 {
-    const mtr_emit_record_t **ptrs = mtr_malloc((n ? n : 1) * sizeof *ptrs);
+    const mtr_record_t **ptrs = mtr_malloc((n ? n : 1) * sizeof *ptrs);
     for (size_t i = 0; i < n; i++)
         ptrs[i] = &recs[i];
     mtr_emit_batch_build(ptrs, n, max_records, max_body, out);
@@ -65,7 +64,7 @@ static void build(const mtr_emit_record_t *recs, size_t n, size_t max_records, s
 static void test_batches_never_mix_products_license_arns_or_customer_kinds(void **state)
 {
     (void)state;
-    mtr_emit_record_t recs[12];
+    mtr_record_t recs[12];
     size_t n = 0;
     recs[n++] = rec("prodA", "c1", "api", HOUR0);
     recs[n++] = rec("prodB", "c1", "api", HOUR0);
@@ -100,7 +99,7 @@ static void test_batches_never_mix_products_license_arns_or_customer_kinds(void 
     for (size_t i = 0; i < b.count; i++) {
         const mtr_emit_batch_t *batch = &b.items[i];
         for (size_t k = 1; k < batch->n; k++) {
-            const mtr_emit_record_t *r0 = batch->records[0], *r = batch->records[k];
+            const mtr_record_t *r0 = batch->records[0], *r = batch->records[k];
             assert_int_equal(r0->license_arn != NULL, r->license_arn != NULL);
             if (r0->product_code)
                 assert_string_equal(r0->product_code, r->product_code);
@@ -116,7 +115,7 @@ static void test_a_request_holds_at_most_25_records(void **state)
 {
     (void)state;
     enum { N = 60 };
-    mtr_emit_record_t recs[N];
+    mtr_record_t recs[N];
     char names[N][16];
     for (int i = 0; i < N; i++) {
         snprintf(names[i], sizeof names[i], "cust-%03d", i);
@@ -136,7 +135,7 @@ static void test_huge_identifiers_split_requests_by_body_size(void **state)
     (void)state;
     enum { N = 25 };
     static char names[N][256];
-    mtr_emit_record_t recs[N];
+    mtr_record_t recs[N];
     for (int i = 0; i < N; i++) {
         memset(names[i], 'a' + i % 26, 255);
         names[i][255] = '\0';
@@ -161,15 +160,15 @@ static void test_real_one_megabyte_limit_with_big_allocations(void **state)
     enum { N = 5, ALLOCS = 300 };
     static char value[257];
     memset(value, 'v', 256);
-    mtr_emit_allocation_t *allocs = mtr_calloc(ALLOCS, sizeof *allocs);
+    mtr_record_allocation_t *allocs = mtr_calloc(ALLOCS, sizeof *allocs);
     for (int a = 0; a < ALLOCS; a++) {
         allocs[a].quantity = 1;
         allocs[a].n_tags = 5;
         for (int t = 0; t < 5; t++)
-            allocs[a].tags[t] = (mtr_emit_tag_t){"k", value};
+            allocs[a].tags[t] = (mtr_record_tag_t){"k", value};
     }
     static const char *names[N] = {"c0", "c1", "c2", "c3", "c4"};
-    mtr_emit_record_t recs[N];
+    mtr_record_t recs[N];
     for (int i = 0; i < N; i++) {
         recs[i] = rec("prodA", names[i], "api", HOUR0);
         recs[i].allocations = allocs;
@@ -193,15 +192,14 @@ static void test_a_record_too_big_alone_is_set_aside(void **state)
     static char value[257];
     memset(value, 'v', 256);
     enum { ALLOCS = 800 };
-    mtr_emit_allocation_t *allocs = mtr_calloc(ALLOCS, sizeof *allocs);
+    mtr_record_allocation_t *allocs = mtr_calloc(ALLOCS, sizeof *allocs);
     for (int a = 0; a < ALLOCS; a++) {
         allocs[a].quantity = 1;
         allocs[a].n_tags = 5;
         for (int t = 0; t < 5; t++)
-            allocs[a].tags[t] = (mtr_emit_tag_t){"k", value};
+            allocs[a].tags[t] = (mtr_record_tag_t){"k", value};
     }
-    mtr_emit_record_t recs[2] = {rec("prodA", "big", "api", HOUR0),
-                                 rec("prodA", "small", "api", HOUR0)};
+    mtr_record_t recs[2] = {rec("prodA", "big", "api", HOUR0), rec("prodA", "small", "api", HOUR0)};
     recs[0].allocations = allocs;
     recs[0].n_allocations = ALLOCS;
     mtr_emit_batches_t b;
@@ -219,9 +217,9 @@ static void test_records_with_the_same_identity_never_share_a_request(void **sta
     (void)state;
     /* Answers are matched by (customer, dimension, timestamp): two such
      * records in one request could not be told apart. */
-    mtr_emit_record_t recs[4] = {rec("prodA", "c1", "api", HOUR0), rec("prodA", "c1", "api", HOUR0),
-                                 rec("prodA", "c1", "api", HOUR0 + MTR_MS_PER_HOUR),
-                                 rec("prodA", "c2", "api", HOUR0)};
+    mtr_record_t recs[4] = {rec("prodA", "c1", "api", HOUR0), rec("prodA", "c1", "api", HOUR0),
+                            rec("prodA", "c1", "api", HOUR0 + MTR_MS_PER_HOUR),
+                            rec("prodA", "c2", "api", HOUR0)};
     mtr_emit_batches_t b;
     build(recs, 4, 25, MTR_EMIT_MAX_BODY_BYTES, &b);
     assert_int_equal(b.count, 2);

@@ -13,27 +13,27 @@
 
 #define HOUR0 1764151200000LL /* 2025-11-26T10:00:00Z = 1764151200 s */
 
-static mtr_emit_record_t rec(const char *customer, const char *dim, int64_t hour, int64_t q)
+static mtr_record_t rec(const char *customer, const char *dim, int64_t hour, int64_t q)
 {
-    return (mtr_emit_record_t){.product_code = "prod-1",
-                               .customer_identifier = customer,
-                               .dimension = dim,
-                               .hour_start_ms = hour,
-                               .quantity = q};
+    return (mtr_record_t){.product_code = "prod-1",
+                          .customer_identifier = customer,
+                          .dimension = dim,
+                          .hour_start_ms = hour,
+                          .quantity = q};
 }
 
 static void test_request_body_has_exactly_the_aws_fields(void **state)
 {
     (void)state;
-    mtr_emit_allocation_t allocs[2] = {
+    mtr_record_allocation_t allocs[2] = {
         {.quantity = 2, .tags = {{"team", "search"}, {"env", "prod"}}, .n_tags = 2},
         {.quantity = 1},
     };
-    mtr_emit_record_t r[2] = {rec("cust-1", "api_calls", HOUR0, 3),
-                              rec("cust-2", "seats", HOUR0 + 3600000, 0)};
+    mtr_record_t r[2] = {rec("cust-1", "api_calls", HOUR0, 3),
+                         rec("cust-2", "seats", HOUR0 + 3600000, 0)};
     r[0].allocations = allocs;
     r[0].n_allocations = 2;
-    const mtr_emit_record_t *ptrs[2] = {&r[0], &r[1]};
+    const mtr_record_t *ptrs[2] = {&r[0], &r[1]};
     size_t len;
     char *body = mtr_emit_codec_request(ptrs, 2, &len);
     assert_string_equal(
@@ -55,12 +55,12 @@ static void test_request_body_has_exactly_the_aws_fields(void **state)
 static void test_license_arn_scope_sends_license_and_account_id_without_product_code(void **state)
 {
     (void)state;
-    mtr_emit_record_t r = {.license_arn = "arn:aws:license-manager::123:license:l-abc",
-                           .customer_aws_account_id = "123456789012",
-                           .dimension = "gb",
-                           .hour_start_ms = HOUR0,
-                           .quantity = 7};
-    const mtr_emit_record_t *ptrs[1] = {&r};
+    mtr_record_t r = {.license_arn = "arn:aws:license-manager::123:license:l-abc",
+                      .customer_aws_account_id = "123456789012",
+                      .dimension = "gb",
+                      .hour_start_ms = HOUR0,
+                      .quantity = 7};
+    const mtr_record_t *ptrs[1] = {&r};
     size_t len;
     char *body = mtr_emit_codec_request(ptrs, 1, &len);
     const char *want = "{\"UsageRecords\":[{\"Timestamp\":1764151200,"
@@ -81,10 +81,10 @@ static void test_record_check_refuses_what_aws_would_refuse(void **state)
 {
     (void)state;
     char err[256];
-    mtr_emit_record_t ok = rec("cust-1", "api", HOUR0, 5);
+    mtr_record_t ok = rec("cust-1", "api", HOUR0, 5);
     assert_int_equal(mtr_emit_codec_check_record(&ok, err, sizeof err), MTR_OK);
 
-    mtr_emit_record_t r = ok;
+    mtr_record_t r = ok;
     r.customer_aws_account_id = "123";
     assert_int_equal(mtr_emit_codec_check_record(&r, err, sizeof err), MTR_ERR_INVALID_ARG);
     assert_non_null(strstr(err, "exactly one"));
@@ -98,14 +98,14 @@ static void test_record_check_refuses_what_aws_would_refuse(void **state)
     r = ok;
     r.quantity = -1;
     assert_int_equal(mtr_emit_codec_check_record(&r, err, sizeof err), MTR_ERR_INVALID_ARG);
-    r.quantity = MTR_EMIT_MAX_QUANTITY + 1;
+    r.quantity = MTR_RECORD_MAX_QUANTITY + 1;
     assert_int_equal(mtr_emit_codec_check_record(&r, err, sizeof err), MTR_ERR_INVALID_ARG);
 
     r = ok;
     r.dimension = "";
     assert_int_equal(mtr_emit_codec_check_record(&r, err, sizeof err), MTR_ERR_INVALID_ARG);
 
-    mtr_emit_allocation_t a = {.quantity = 5, .tags = {{"k", "v\n"}}, .n_tags = 1};
+    mtr_record_allocation_t a = {.quantity = 5, .tags = {{"k", "v\n"}}, .n_tags = 1};
     r = ok;
     r.allocations = &a;
     r.n_allocations = 1;
@@ -130,9 +130,9 @@ static void test_record_check_refuses_what_aws_would_refuse(void **state)
 static void test_answers_match_records_by_identity_not_position(void **state)
 {
     (void)state;
-    mtr_emit_record_t r[4] = {rec("a", "api", HOUR0, 1), rec("b", "api", HOUR0, 2),
-                              rec("a", "seats", HOUR0, 3), rec("c", "api", HOUR0, 4)};
-    const mtr_emit_record_t *ptrs[4] = {&r[0], &r[1], &r[2], &r[3]};
+    mtr_record_t r[4] = {rec("a", "api", HOUR0, 1), rec("b", "api", HOUR0, 2),
+                         rec("a", "seats", HOUR0, 3), rec("c", "api", HOUR0, 4)};
+    const mtr_record_t *ptrs[4] = {&r[0], &r[1], &r[2], &r[3]};
     /* Reversed order, a float timestamp, an ISO timestamp, one record left
      * out entirely, and one answer naming a record never sent. */
     const char *body =
@@ -164,8 +164,8 @@ static void test_answers_match_records_by_identity_not_position(void **state)
 static void test_unknown_status_and_success_without_id_are_not_accepted(void **state)
 {
     (void)state;
-    mtr_emit_record_t r[2] = {rec("a", "api", HOUR0, 1), rec("b", "api", HOUR0, 1)};
-    const mtr_emit_record_t *ptrs[2] = {&r[0], &r[1]};
+    mtr_record_t r[2] = {rec("a", "api", HOUR0, 1), rec("b", "api", HOUR0, 1)};
+    const mtr_record_t *ptrs[2] = {&r[0], &r[1]};
     const char *body = "{\"Results\":["
                        "{\"UsageRecord\":{\"Timestamp\":1764151200,\"CustomerIdentifier\":\"a\","
                        "\"Dimension\":\"api\"},\"Status\":\"Success\"},"
@@ -187,8 +187,8 @@ static void test_unknown_status_and_success_without_id_are_not_accepted(void **s
 static void test_unreadable_responses_are_parse_errors(void **state)
 {
     (void)state;
-    mtr_emit_record_t r = rec("a", "api", HOUR0, 1);
-    const mtr_emit_record_t *ptrs[1] = {&r};
+    mtr_record_t r = rec("a", "api", HOUR0, 1);
+    const mtr_record_t *ptrs[1] = {&r};
     mtr_emit_answer_t ans[1];
     char err[128];
     const char *bodies[] = {"",

@@ -32,7 +32,7 @@ typedef struct fixture {
     mtr_emulator_t *em;
     char url[64];
     mtr_emitter_t *emitter;
-    mtr_emit_record_t records[N];
+    mtr_record_t records[N];
     char customers[N][24];
     int outcomes[MTR_EMIT_DEFERRED + 1];
     int calls[N];
@@ -83,12 +83,12 @@ static void start(fixture_t *f, const mtr_emulator_faults_t *faults, int max_att
     int64_t hour = mtr_hour_floor_ms(mtr_clock_wall_ms(mtr_clock_system())) - MTR_MS_PER_HOUR;
     for (int i = 0; i < N; i++) {
         snprintf(f->customers[i], sizeof f->customers[i], "cust-%03d", i / 2);
-        f->records[i] = (mtr_emit_record_t){.product_code = PRODUCT,
-                                            .customer_identifier = f->customers[i],
-                                            .dimension = i % 2 ? "seats" : "api_calls",
-                                            .hour_start_ms = hour,
-                                            .quantity = i + 1,
-                                            .id = i};
+        f->records[i] = (mtr_record_t){.product_code = PRODUCT,
+                                       .customer_identifier = f->customers[i],
+                                       .dimension = i % 2 ? "seats" : "api_calls",
+                                       .hour_start_ms = hour,
+                                       .quantity = i + 1,
+                                       .id = i};
     }
 }
 

@@ -27,7 +27,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "emit/ledger.h"
+#include "ledger/ledger.h"
 #include "emit/sender.h"
 #include "emulator/emulator.h"
 
@@ -249,8 +249,8 @@ static mtr_ledger_contribution_t contrib(const char *customer, const char *dimen
                                        .rounding = MTR_ROUND_UP};
 }
 
-static const mtr_emit_tag_t tags_search[] = {{"team", "search"}};
-static const mtr_emit_tag_t tags_ads[] = {{"team", "ads"}, {"env", "prod"}};
+static const mtr_record_tag_t tags_search[] = {{"team", "search"}};
+static const mtr_record_tag_t tags_ads[] = {{"team", "ads"}, {"env", "prod"}};
 
 /* Record i of a standard set: customer cust-<i/2>, dimension api_calls or
  * seats, i+1 units; every third record is split over two tag sets

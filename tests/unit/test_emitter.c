@@ -251,7 +251,7 @@ typedef struct harness {
     server_t *server;
     mtr_config_t cfg;
     mtr_emitter_t *emitter;
-    mtr_emit_record_t records[64];
+    mtr_record_t records[64];
     char customers[64][32];
     size_t n;
     outcome_t out[64];
@@ -300,12 +300,12 @@ static void harness_init(harness_t *h, script_fn script, size_t n, int max_attem
     h->n = n;
     for (size_t i = 0; i < n; i++) {
         snprintf(h->customers[i], sizeof h->customers[i], "cust-%02zu", i);
-        h->records[i] = (mtr_emit_record_t){.product_code = "prod-1",
-                                            .customer_identifier = h->customers[i],
-                                            .dimension = "api",
-                                            .hour_start_ms = HOUR0,
-                                            .quantity = (int64_t)i + 1,
-                                            .id = (int64_t)i};
+        h->records[i] = (mtr_record_t){.product_code = "prod-1",
+                                       .customer_identifier = h->customers[i],
+                                       .dimension = "api",
+                                       .hour_start_ms = HOUR0,
+                                       .quantity = (int64_t)i + 1,
+                                       .id = (int64_t)i};
     }
 }
 
@@ -712,11 +712,11 @@ static void test_https_endpoint_with_an_untrusted_certificate_is_refused(void **
     static harness_t h;
     memset(&h, 0, sizeof h);
     h.n = 1;
-    h.records[0] = (mtr_emit_record_t){.product_code = "prod-1",
-                                       .customer_identifier = "cust-1",
-                                       .dimension = "api",
-                                       .hour_start_ms = HOUR0,
-                                       .quantity = 1};
+    h.records[0] = (mtr_record_t){.product_code = "prod-1",
+                                  .customer_identifier = "cust-1",
+                                  .dimension = "api",
+                                  .hour_start_ms = HOUR0,
+                                  .quantity = 1};
     mtr_emitter_send(em, h.records, 1, on_result, &h);
     assert_int_equal(h.out[0].outcome, MTR_EMIT_RETRY_EXHAUSTED);
     /* The handshake failed: no request ever reached the handler. */

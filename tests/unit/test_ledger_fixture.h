@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "core/mem.h"
-#include "emit/ledger.h"
+#include "ledger/ledger.h"
 
 /* 2026-11-26T10:00:00Z */
 #define T10 1795687200000LL

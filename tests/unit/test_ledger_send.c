@@ -157,7 +157,7 @@ static void test_timestamp_out_of_bounds_folds_the_record(void **state)
 static void test_attempted_record_is_resent_identically_not_folded(void **state)
 {
     fx_t *fx = *state;
-    mtr_emit_tag_t tags[] = {{"team", "search"}};
+    mtr_record_tag_t tags[] = {{"team", "search"}};
     mtr_ledger_contribution_t c = fx_contrib("cust-a", "api", T10, 0, 3 * U, MTR_ROUND_UP);
     c.tags = tags;
     c.n_tags = 1;
@@ -181,7 +181,7 @@ static void test_attempted_record_is_resent_identically_not_folded(void **state)
     assert_string_equal(again[0].allocations[0].tags[0].key, "team");
     assert_string_equal(again[0].allocations[0].tags[0].value, "search");
     assert_int_equal(again[0].allocations[0].quantity, 3);
-    mtr_emit_record_t er;
+    mtr_record_t er;
     mtr_ledger_record_to_emit(&again[0], &er);
     assert_string_equal(er.product_code, "prod-1");
     assert_string_equal(er.customer_identifier, "cust-a");
@@ -237,12 +237,12 @@ static void test_allocations_sum_exactly_to_the_quantity(void **state)
     /* Seven tag sets with awkward shares, rounded up. */
     static const int64_t micro[] = {333333, 333333, 333334, 1250000, 10, 999999, 1};
     static const char *const teams[] = {"a", "b", "c", "d", "e", "f", "g"};
-    mtr_emit_tag_t tags[7][2];
+    mtr_record_tag_t tags[7][2];
     mtr_ledger_contribution_t c[8];
     int64_t total = 0;
     for (int i = 0; i < 7; i++) {
-        tags[i][0] = (mtr_emit_tag_t){"team", teams[i]};
-        tags[i][1] = (mtr_emit_tag_t){"env", "prod"};
+        tags[i][0] = (mtr_record_tag_t){"team", teams[i]};
+        tags[i][1] = (mtr_record_tag_t){"env", "prod"};
         c[i] = fx_contrib("cust-a", "api", T10, 0, micro[i], MTR_ROUND_UP);
         c[i].tags = tags[i];
         c[i].n_tags = 2;

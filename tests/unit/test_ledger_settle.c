@@ -7,7 +7,7 @@
  * provenance and checkpoints are compared row by row. */
 #include "test_ledger_fixture.h"
 
-#include "emit/ledger_int.h"
+#include "ledger/ledger_int.h"
 
 #define N_CUSTOMERS 2500 /* x 4 dimensions = 10k records an hour */
 #define N_PARTS     8
@@ -136,8 +136,8 @@ static void assert_same_ledgers(pair_t *p)
 }
 
 static const char *const dims[] = {"api_calls", "storage_gb", "seats", "requests"};
-static const mtr_emit_tag_t tags_search[] = {{"team", "search"}};
-static const mtr_emit_tag_t tags_ads[] = {{"team", "ads"}, {"env", "prod"}};
+static const mtr_record_tag_t tags_search[] = {{"team", "search"}};
+static const mtr_record_tag_t tags_ads[] = {{"team", "ads"}, {"env", "prod"}};
 
 typedef struct load {
     char customers[N_CUSTOMERS][16];

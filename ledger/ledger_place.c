@@ -5,7 +5,7 @@
  * to the next hour), and the new records, the added usage and the
  * contributions are written with one statement each. Row ids are given in
  * the order the contributions are placed, as one insert at a time would. */
-#include "emit/ledger_int.h"
+#include "ledger/ledger_int.h"
 
 #include <string.h>
 
@@ -57,8 +57,7 @@ static size_t row_at(const place_t *p, size_t i)
 
 static uint64_t key_hash(const mtr_ledger_key_t *k)
 {
-    uint64_t h = ledger_hash_mix(0xCBF29CE484222325ull,
-                                 (uint64_t)(k->scope_kind * 2 + (int)k->customer_kind));
+    uint64_t h = ledger_hash_int(0, (uint64_t)(k->scope_kind * 2 + (int)k->customer_kind));
     h = ledger_hash_str(h, k->scope);
     h = ledger_hash_str(h, k->customer);
     return ledger_hash_str(h, k->dimension);
@@ -91,7 +90,7 @@ static size_t rec_put(place_t *p, size_t key, int64_t hour_ms, bool *added)
     }
     size_t i = p->n_recs;
     p->recs[i] = (prec_t){.key = key, .hour_ms = hour_ms};
-    uint64_t h = ledger_hash_mix(ledger_hash_mix(0, key), (uint64_t)hour_ms);
+    uint64_t h = ledger_hash_int(ledger_hash_int(0, key), (uint64_t)hour_ms);
     size_t at = ledger_map_put(&p->rec_map, h, i, rec_eq, p);
     *added = at == i;
     if (*added)

@@ -1,9 +1,8 @@
 /* ledger_feed: a table-valued function over a C array, so that one INSERT
  * or UPDATE ... FROM writes a whole close or confirmation instead of one
- * statement per row (DESIGN §7: close → sendable < 1 s for 100k records),
- * and the small hash map the close and the confirmation index their rows
- * with. The rows are whatever l->feed names while a statement runs. */
-#include "emit/ledger_int.h"
+ * statement per row (DESIGN §7: close → sendable < 1 s for 100k records).
+ * The rows are whatever l->feed names while a statement runs. */
+#include "ledger/ledger_int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -144,47 +143,4 @@ mtr_err_t ledger_feed_run(mtr_ledger_t *l, sqlite3_stmt *st, const void *rows, s
     mtr_err_t err = ledger_step_done(l, st, errstr, errstr_size, what);
     l->feed = (ledger_feed_t){0};
     return err;
-}
-
-/* ---- the map ---- */
-
-uint64_t ledger_hash_str(uint64_t h, const char *s)
-{
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001B3ull; /* FNV-1a */
-    return ledger_hash_mix(h, 0xFF);
-}
-
-size_t ledger_map_put(ledger_map_t *m, uint64_t hash, size_t item, ledger_map_eq eq,
-                      const void *ctx)
-{
-    if (!m->slots || (m->used + 1) * 2 > m->mask + 1) {
-        size_t cap = m->slots ? (m->mask + 1) * 2 : 1024;
-        struct ledger_map_slot *old = m->slots;
-        size_t old_cap = m->slots ? m->mask + 1 : 0;
-        m->slots = mtr_calloc(cap, sizeof *m->slots);
-        m->mask = cap - 1;
-        for (size_t i = 0; i < old_cap; i++) {
-            if (!old[i].item)
-                continue;
-            size_t at = (size_t)old[i].hash & m->mask;
-            while (m->slots[at].item)
-                at = (at + 1) & m->mask;
-            m->slots[at] = old[i];
-        }
-        mtr_free(old);
-    }
-    size_t at = (size_t)hash & m->mask;
-    for (; m->slots[at].item; at = (at + 1) & m->mask)
-        if (m->slots[at].hash == hash && eq(ctx, m->slots[at].item - 1, item))
-            return m->slots[at].item - 1;
-    m->slots[at] = (struct ledger_map_slot){hash, item + 1};
-    m->used++;
-    return item;
-}
-
-void ledger_map_free(ledger_map_t *m)
-{
-    mtr_free(m->slots);
-    *m = (ledger_map_t){0};
 }

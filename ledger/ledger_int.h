@@ -1,14 +1,17 @@
-/* Internals of the ledger shared by emit/ledger*.c: the handle, the cached
+/* Internals of the ledger shared by ledger/ledger*.c: the handle, the cached
  * prepared statements, transaction helpers, the row feed that lets one
  * statement read a C array, record placement and the decision that turns a
- * pending record sendable. Nothing outside emit/ and
- * the ledger's own tests includes this header. */
+ * pending record sendable. Nothing outside ledger/ and the ledger's own
+ * tests includes this header. */
 #ifndef MTR_LEDGER_INT_H
 #define MTR_LEDGER_INT_H
 
 #include <sqlite3.h>
+#include <string.h>
+#include <xxhash.h>
 
-#include "emit/ledger.h"
+#include "aggregate/index.h"
+#include "ledger/ledger.h"
 
 /* Cached statements, prepared on first use and reset after each use. */
 typedef enum ledger_stmt_id {
@@ -118,25 +121,25 @@ static inline int64_t ledger_now(mtr_ledger_t *l)
 /* Binds the five key columns at positions first..first+4. */
 void ledger_bind_key(sqlite3_stmt *st, int first, const mtr_ledger_key_t *key);
 
-/* Hashing for the in-memory indexes of a close and a confirmation. */
-static inline uint64_t ledger_hash_mix(uint64_t h, uint64_t v)
+/* Hashes for the in-memory indexes of a close and a confirmation (XXH3,
+ * chained through the seed). */
+static inline uint64_t ledger_hash_int(uint64_t seed, uint64_t v)
 {
-    h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
-    return h * 0xBF58476D1CE4E5B9ull;
+    return XXH3_64bits_withSeed(&v, sizeof v, seed);
 }
 
-uint64_t ledger_hash_str(uint64_t h, const char *s);
+static inline uint64_t ledger_hash_str(uint64_t seed, const char *s)
+{
+    return XXH3_64bits_withSeed(s, strlen(s), seed);
+}
 
-/* Open addressing over the items of a caller's array: each slot keeps an
- * item's hash and index + 1 (0: empty). Grows to stay at most half full. */
+/* Find-or-add over the items of a caller's array (indexes 0, 1, ...), on
+ * the project's hash index (aggregate/index.h). Zero-initialised is empty. */
 typedef struct ledger_map {
-    struct ledger_map_slot {
-        uint64_t hash;
-        size_t item;
-    } * slots;
-    size_t mask, used;
+    mtr_agg_ix_t ix;
 } ledger_map_t;
 
+/* true when the items a and b (indexes into the caller's array) are equal. */
 typedef bool (*ledger_map_eq)(const void *ctx, size_t a, size_t b);
 /* The item equal to `item` (by eq) already in the map, or `item` itself
  * after adding it. */
@@ -147,7 +150,7 @@ void ledger_map_free(ledger_map_t *m);
 /* Fills an allocation's tags from a canonical tag set (core/tagset.h),
  * strdup'ing every string (freed by mtr_ledger_record_clear). false for
  * text that is not a canonical tag set. */
-bool ledger_tags_decode(const char *text, mtr_emit_allocation_t *a);
+bool ledger_tags_decode(const char *text, mtr_record_allocation_t *a);
 
 /* A record row as placement and folding need it. */
 typedef struct ledger_rec {
@@ -183,6 +186,70 @@ mtr_err_t ledger_place(mtr_ledger_t *l, int64_t close_id, const mtr_ledger_close
  * a sendable one (deciding units, carry and allocations), or deletes it when
  * nothing is left in it. No-op for other records. */
 mtr_err_t ledger_settle(mtr_ledger_t *l, int64_t record_id, char *errstr, size_t errstr_size);
+
+/* ---- deciding (ledger_decide.c) ---- */
+
+/* One tag set of a record: its micro-units in, its units out. */
+typedef struct tag_share {
+    const char *tags;
+    int64_t micro;
+    int64_t units;
+    int64_t rem; /* units * micro mod total, for largest remainder */
+} tag_share_t;
+
+/* What deciding needs of a record. */
+typedef struct settle_rec {
+    int64_t id;
+    int64_t quantity_micro;
+    int64_t moved_in;
+    mtr_rounding_t rounding;
+} settle_rec_t;
+
+/* What deciding writes, collected so that each table gets one statement. */
+typedef struct decision {
+    int64_t id, aws;
+    mtr_ledger_status_t status;
+} decision_t;
+
+typedef struct alloc_row {
+    int64_t record_id;
+    const char *tags; /* lives as long as the writes */
+    int64_t units;
+} alloc_row_t;
+
+typedef struct carry_row {
+    int64_t key_id, carry;
+} carry_row_t;
+
+typedef struct writes {
+    decision_t *dec;
+    size_t n_dec, cap_dec;
+    alloc_row_t *alloc;
+    size_t n_alloc, cap_alloc;
+    carry_row_t *carry;
+    size_t n_carry, cap_carry;
+} writes_t;
+
+/* Grows arr (n used of cap) by doubling so that one more item fits. */
+#define LEDGER_PUSH(arr, n, cap)                                                                   \
+    do {                                                                                           \
+        if ((n) == (cap)) {                                                                        \
+            (cap) = (cap) ? (cap)*2 : 256;                                                         \
+            (arr) = mtr_realloc((arr), (cap) * sizeof *(arr));                                     \
+        }                                                                                          \
+    } while (0)
+
+/* Decides r given its tag sets s[0..n) (canonical order) and its key's
+ * carry: adds its allocations and decision to w, and returns the key's new
+ * carry in *carry_out (the caller stores it with ledger_writes_carry). */
+mtr_err_t ledger_decide(const settle_rec_t *r, tag_share_t *s, size_t n, int64_t carry,
+                        int64_t *carry_out, writes_t *w, char *errstr, size_t errstr_size);
+void ledger_writes_carry(writes_t *w, int64_t key_id, int64_t carry);
+/* Writes the decisions, allocations and carries of w, one statement each. */
+mtr_err_t ledger_writes_flush(mtr_ledger_t *l, const writes_t *w, char *errstr, size_t errstr_size);
+void ledger_writes_free(writes_t *w);
+/* Deletes a record left with nothing in it. */
+mtr_err_t ledger_record_delete(mtr_ledger_t *l, int64_t id, char *errstr, size_t errstr_size);
 
 /* A growable list of row ids. */
 typedef struct ledger_ids {

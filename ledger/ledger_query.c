@@ -1,6 +1,6 @@
 /* Reading the ledger: record rows into structs, look-ups by key, listing
  * with filters, totals per (customer, dimension) and provenance. */
-#include "emit/ledger_int.h"
+#include "ledger/ledger_int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -77,13 +77,13 @@ void mtr_ledger_records_clear(mtr_ledger_record_t *records, size_t n)
         mtr_ledger_record_clear(&records[i]);
 }
 
-void mtr_ledger_record_to_emit(const mtr_ledger_record_t *r, mtr_emit_record_t *out)
+void mtr_ledger_record_to_emit(const mtr_ledger_record_t *r, mtr_record_t *out)
 {
     bool tagged = false;
     for (size_t i = 0; i < r->n_allocations; i++)
         if (r->allocations[i].n_tags)
             tagged = true;
-    *out = (mtr_emit_record_t){
+    *out = (mtr_record_t){
         .product_code = r->scope_kind == MTR_LEDGER_SCOPE_PRODUCT ? r->scope : NULL,
         .license_arn = r->scope_kind == MTR_LEDGER_SCOPE_LICENSE ? r->scope : NULL,
         .customer_identifier =

@@ -1,7 +1,7 @@
 /* The send side of the ledger: folding stale records into the next unsent
  * hour, taking sendable records (marking them in_flight), requeueing
  * in_flight records after a restart, and recording what AWS answered. */
-#include "emit/ledger_int.h"
+#include "ledger/ledger_int.h"
 
 #include <string.h>
 
@@ -152,7 +152,7 @@ static mtr_err_t load_allocations(mtr_ledger_t *l, mtr_ledger_record_t *r, char 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         r->allocations =
             mtr_realloc(r->allocations, (r->n_allocations + 1) * sizeof *r->allocations);
-        mtr_emit_allocation_t *a = &r->allocations[r->n_allocations++];
+        mtr_record_allocation_t *a = &r->allocations[r->n_allocations++];
         memset(a, 0, sizeof *a);
         a->quantity = sqlite3_column_int64(st, 1);
         if (!ledger_tags_decode((const char *)sqlite3_column_text(st, 0), a)) {

@@ -114,7 +114,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
-#include "emit/record.h"
+#include "core/record.h"
 
 typedef struct mtr_ledger mtr_ledger_t;
 
@@ -179,7 +179,7 @@ const char *mtr_ledger_writer_id(const mtr_ledger_t *ledger);
 /* ---- close side (the thread that closes windows) ---- */
 
 /* One partition's contribution to one record. Its tags (at most
- * MTR_EMIT_MAX_TAGS_PER_ALLOCATION, distinct non-empty keys, any order) name
+ * MTR_RECORD_MAX_TAGS, distinct non-empty keys, any order) name
  * the allocation its units go to; the ledger stores them in the canonical
  * form of core/tagset.h. */
 typedef struct mtr_ledger_contribution {
@@ -189,7 +189,7 @@ typedef struct mtr_ledger_contribution {
     int32_t partition;
     int64_t quantity_micro; /* >= 0 */
     mtr_rounding_t rounding;
-    const mtr_emit_tag_t *tags; /* NULL when n_tags is 0: untagged */
+    const mtr_record_tag_t *tags; /* NULL when n_tags is 0: untagged */
     size_t n_tags;
 } mtr_ledger_contribution_t;
 
@@ -298,7 +298,7 @@ typedef struct mtr_ledger_record {
     int64_t created_ms;
     int64_t updated_ms;
     /* Filled by mtr_ledger_take_sendable only; sum == aws_quantity. */
-    mtr_emit_allocation_t *allocations;
+    mtr_record_allocation_t *allocations;
     size_t n_allocations;
 } mtr_ledger_record_t;
 
@@ -307,7 +307,7 @@ void mtr_ledger_records_clear(mtr_ledger_record_t *records, size_t n);
 
 /* The emitter's view of a record; points into *record (keep it alive).
  * allocations are left out when the only tag set is the empty one. */
-void mtr_ledger_record_to_emit(const mtr_ledger_record_t *record, mtr_emit_record_t *out);
+void mtr_ledger_record_to_emit(const mtr_ledger_record_t *record, mtr_record_t *out);
 
 /* ---- send side (the emitter thread) ---- */
 

@@ -13,9 +13,12 @@
  * against 0.75 x old-size inserts of headroom), so no call ever rehashes the
  * whole table.
  *
- * Internal to aggregate/. Single-threaded. */
-#ifndef MTR_AGG_INDEX_INT_H
-#define MTR_AGG_INDEX_INT_H
+ * The project's one hash index: the ledger indexes the rows of a close
+ * with it too (ledger/ledger_map.c). Items are the caller's (an index into
+ * its own array); the index holds no keys, so EQ compares the caller's
+ * items. Single-threaded. */
+#ifndef MTR_AGG_INDEX_H
+#define MTR_AGG_INDEX_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -3,7 +3,7 @@
  * unknown outcome: each close part is confirmed, rolled back, or, when the
  * evidence cannot decide, left alone with an error. The cases are listed in
  * ledger.h. */
-#include "emit/ledger_int.h"
+#include "ledger/ledger_int.h"
 
 #include <string.h>
 

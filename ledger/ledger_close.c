@@ -3,7 +3,7 @@
  * Placing contributions into records is in ledger_place.c, deciding the
  * records a confirmation makes sendable in ledger_settle.c, reconciliation
  * in ledger_reconcile.c. */
-#include "emit/ledger_int.h"
+#include "ledger/ledger_int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -81,7 +81,7 @@ static mtr_err_t canonical_tags(const mtr_ledger_contribution_t *c, size_t i, ch
 {
     mtr_tag_view_t views[MTR_TAGSET_MAX_TAGS];
     for (size_t t = 0; t < c->n_tags; t++) {
-        const mtr_emit_tag_t *tag = &c->tags[t];
+        const mtr_record_tag_t *tag = &c->tags[t];
         if (!tag->key || !tag->key[0] || !tag->value || strlen(tag->key) > 100 ||
             strlen(tag->value) > 256 || strpbrk(tag->key, "\x1e\x1f") ||
             strpbrk(tag->value, "\x1e\x1f"))
