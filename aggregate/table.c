@@ -186,9 +186,9 @@ static inline void fold(uint8_t agg, int64_t *value, int64_t *time_ms, uint64_t 
             *time_ms = tm;
         break;
     case MTR_AGG_LATEST:
-        /* Ties go to the later event in partition order, which is the same
-         * order on every replay. */
-        if (*count == 0 || tm >= *time_ms) {
+        /* At equal event times the larger value wins: the rule the ledger
+         * applies across partitions, so arrival order never decides. */
+        if (*count == 0 || tm > *time_ms || (tm == *time_ms && q > *value)) {
             *value = q;
             *time_ms = tm;
         }

@@ -130,6 +130,8 @@ static void table_contributions(mtr_ingest_t *ing, close_batch_t *b, const part_
                 .partition = p->slot->partition,
                 .quantity_micro = value,
                 .rounding = dim->rounding,
+                .aggregation = k.aggregation,
+                .time_ms = k.time_ms,
             };
             add_contribution(b, &c, tagset, tagset_len);
         }

@@ -82,6 +82,12 @@ static const char *const migrations[MTR_LEDGER_SCHEMA_VERSION] = {
     "CREATE INDEX provenance_from ON provenance(from_record);"
     "CREATE INDEX provenance_to ON provenance(to_record);"
     "CREATE INDEX provenance_contribution ON provenance(contribution_id);",
+    /* 1 -> 2: max and latest combine across partitions. A contribution
+     * keeps its aggregation and, for latest, the event time of its value;
+     * a record keeps the aggregation it is combined by. */
+    "ALTER TABLE contributions ADD COLUMN aggregation INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE contributions ADD COLUMN event_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE records ADD COLUMN aggregation INTEGER NOT NULL DEFAULT 0;",
 };
 
 static const char *const status_names[MTR_LEDGER_STATUS__COUNT] = {

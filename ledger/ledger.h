@@ -11,8 +11,16 @@
  *
  * Records. A record is identified by (scope, customer, dimension, hour):
  * scope is a ProductCode or a LicenseArn, customer a CustomerIdentifier or a
- * CustomerAWSAccountId. It holds the exact usage in micro-units (the sum of
- * its contributions), and, once decided, the AWS integer quantity. Status:
+ * CustomerAWSAccountId. It holds the exact usage in micro-units (its
+ * contributions combined) and, once decided, the AWS integer quantity.
+ *
+ * Combining. Each partition that saw the key in the hour contributes its own
+ * aggregate. sum and count add; max takes the largest; latest takes the
+ * value with the latest event time, and at equal times the larger value (a
+ * rule that does not depend on which partition closed first). The record's
+ * usage is recomputed from its contributions whenever they change (a close,
+ * a roll-back), so it is the same in whatever order partitions close,
+ * across restarts and replays. Status:
  *
  *   pending_commit ─confirm─► sendable ─take─► in_flight ─► accepted
  *                                │   ▲            │        duplicate
@@ -174,7 +182,7 @@ void mtr_ledger_free(mtr_ledger_t *ledger);
 const char *mtr_ledger_writer_id(const mtr_ledger_t *ledger);
 
 /* The schema version this build writes. */
-#define MTR_LEDGER_SCHEMA_VERSION 1
+#define MTR_LEDGER_SCHEMA_VERSION 2
 
 /* ---- close side (the thread that closes windows) ---- */
 
@@ -191,6 +199,10 @@ typedef struct mtr_ledger_contribution {
     mtr_rounding_t rounding;
     const mtr_record_tag_t *tags; /* NULL when n_tags is 0: untagged */
     size_t n_tags;
+    /* How the record combines its contributions (see Combining above);
+     * zero is sum. For latest, time_ms is the event time of the value. */
+    mtr_aggregation_t aggregation;
+    int64_t time_ms;
 } mtr_ledger_contribution_t;
 
 typedef struct mtr_ledger_close_entry {
@@ -286,7 +298,7 @@ typedef struct mtr_ledger_record {
     char *customer;
     char *dimension;
     int64_t hour_ms;
-    int64_t quantity_micro; /* usage summed from contributions */
+    int64_t quantity_micro; /* usage combined from contributions */
     int64_t aws_quantity;   /* decided integer; -1 while pending_commit */
     int64_t moved_in;       /* units folded in from stale records */
     mtr_rounding_t rounding;
@@ -297,6 +309,7 @@ typedef struct mtr_ledger_record {
     int64_t moved_to;         /* stale_moved: the target record's id; else 0 */
     int64_t created_ms;
     int64_t updated_ms;
+    mtr_aggregation_t aggregation; /* how its contributions combine */
     /* Filled by mtr_ledger_take_sendable only; sum == aws_quantity. */
     mtr_record_allocation_t *allocations;
     size_t n_allocations;

@@ -15,6 +15,18 @@
     " AND k.dimension=f.c5"
 #define REC_SHORT  "id, status, quantity_micro, aws_quantity, moved_in, attempts, hour_ms"
 #define PART_MATCH "close_id=?1 AND topic=?2 AND part=?3"
+_Static_assert(MTR_AGG_MAX == 2 && MTR_AGG_LATEST == 3, "RECOMBINED names aggregations by number");
+/* A record's usage from its contributions, by its aggregation (core/config.h:
+ * 2 max, 3 latest, else a sum). Latest: the latest event time, then the
+ * larger value, so the order partitions closed in does not matter. */
+#define RECOMBINED                                                                                 \
+    "COALESCE(CASE records.aggregation"                                                            \
+    " WHEN 2 THEN (SELECT MAX(c.quantity_micro) FROM contributions c"                              \
+    "  WHERE c.record_id=records.id)"                                                              \
+    " WHEN 3 THEN (SELECT c.quantity_micro FROM contributions c WHERE c.record_id=records.id"      \
+    "  ORDER BY c.event_ms DESC, c.quantity_micro DESC LIMIT 1)"                                   \
+    " ELSE (SELECT SUM(c.quantity_micro) FROM contributions c WHERE c.record_id=records.id)"       \
+    " END, 0)"
 
 static const char *const stmt_sql[LS__COUNT] = {
     [LS_BEGIN] = "BEGIN IMMEDIATE",
@@ -40,12 +52,17 @@ static const char *const stmt_sql[LS__COUNT] = {
      * rounding. */
     [LS_REC_INSERT_FEED] = "INSERT INTO records(id, key_id, scope_kind, scope, customer_kind,"
                            " customer, dimension, hour_ms, quantity_micro, rounding, status,"
-                           " created_ms, updated_ms) SELECT c0, c6, c1, c2, c3, c4, c5, c7, c8,"
-                           " c9, 0, ?1, ?1 FROM ledger_feed",
+                           " created_ms, updated_ms, aggregation) SELECT c0, c6, c1, c2, c3, c4,"
+                           " c5, c7, c8, c9, 0, ?1, ?1, c10 FROM ledger_feed",
     [LS_REC_SET_MICRO] = "UPDATE records SET quantity_micro=?2, rounding=COALESCE(?3, rounding),"
                          " updated_ms=?4 WHERE id=?1",
     [LS_REC_SET_MICRO_FEED] = "UPDATE records SET quantity_micro=f.c1, rounding=f.c2,"
-                              " updated_ms=?1 FROM ledger_feed f WHERE records.id=f.c0",
+                              " aggregation=f.c3, updated_ms=?1 FROM ledger_feed f"
+                              " WHERE records.id=f.c0",
+    [LS_REC_RECOMBINE] = "UPDATE records SET quantity_micro=" RECOMBINED ", updated_ms=?2"
+                         " WHERE id=?1",
+    [LS_REC_RECOMBINE_FEED] = "UPDATE records SET quantity_micro=" RECOMBINED ", updated_ms=?1"
+                              " FROM ledger_feed f WHERE records.id=f.c0",
     [LS_REC_DECIDE_FEED] = "UPDATE records SET aws_quantity=f.c1, status=f.c2, last_error=f.c3,"
                            " updated_ms=?1 FROM ledger_feed f WHERE records.id=f.c0",
     [LS_REC_DELETE] = "DELETE FROM records WHERE id=?1",
@@ -71,8 +88,8 @@ static const char *const stmt_sql[LS__COUNT] = {
         "SELECT COUNT(*), COALESCE(SUM(p.state=0), 0) FROM contributions c JOIN close_parts p"
         " ON p.close_id=c.close_id AND p.topic=c.topic AND p.part=c.part WHERE c.record_id=?1",
     [LS_CONTRIB_INSERT_FEED] = "INSERT INTO contributions(id, record_id, close_id, topic, part,"
-                               " tags, quantity_micro, intended_record_id) SELECT c0, c1, ?1, c2,"
-                               " c3, c4, c5, c6 FROM ledger_feed",
+                               " tags, quantity_micro, intended_record_id, aggregation, event_ms)"
+                               " SELECT c0, c1, ?1, c2, c3, c4, c5, c6, c7, c8 FROM ledger_feed",
     [LS_CONTRIB_BY_TAGS] = "SELECT tags, SUM(quantity_micro) FROM contributions WHERE record_id=?1"
                            " GROUP BY tags ORDER BY tags",
     [LS_CONTRIB_OF_PART] = "SELECT record_id, quantity_micro FROM contributions WHERE " PART_MATCH,

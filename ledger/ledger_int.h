@@ -29,6 +29,8 @@ typedef enum ledger_stmt_id {
     LS_REC_INSERT_FEED,
     LS_REC_SET_MICRO,
     LS_REC_SET_MICRO_FEED,
+    LS_REC_RECOMBINE,
+    LS_REC_RECOMBINE_FEED,
     LS_REC_DECIDE_FEED,
     LS_REC_DELETE,
     LS_REC_ADD_MOVED_IN,
@@ -296,6 +298,6 @@ void ledger_record_from_row(sqlite3_stmt *st, mtr_ledger_record_t *out);
 #define LEDGER_RECORD_COLUMNS                                                                      \
     "id, scope_kind, scope, customer_kind, customer, dimension, hour_ms, quantity_micro, "         \
     "aws_quantity, moved_in, rounding, status, attempts, metering_record_id, last_error, "         \
-    "moved_to, created_ms, updated_ms"
+    "moved_to, created_ms, updated_ms, aggregation"
 
 #endif

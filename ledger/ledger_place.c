@@ -29,8 +29,10 @@ typedef struct prec {
     mtr_ledger_status_t status;
     int64_t micro;
     mtr_rounding_t rounding;
-    bool is_new; /* created by this close */
-    bool dirty;  /* an existing pending record that got usage */
+    mtr_aggregation_t aggregation;
+    bool is_new;    /* created by this close */
+    bool dirty;     /* an existing pending record that got usage */
+    bool recombine; /* max or latest: usage recomputed from contributions */
 } prec_t;
 
 typedef struct place {
@@ -135,8 +137,8 @@ static void col_key(const void *rows, size_t i, int col, sqlite3_context *ctx)
 }
 
 /* Look-up: c0 index, c1 key id, c2 hour. Insert: c0 id, c1..c5 the key,
- * c6 key id, c7 hour, c8 usage, c9 rounding. Update: c0 id, c1 usage, c2
- * rounding. */
+ * c6 key id, c7 hour, c8 usage, c9 rounding, c10 aggregation. Update: c0
+ * id, c1 usage, c2 rounding, c3 aggregation. Recombine: c0 id. */
 static void col_rec(const void *rows, size_t i, int col, sqlite3_context *ctx)
 {
     const place_t *p = rows;
@@ -149,8 +151,8 @@ static void col_rec(const void *rows, size_t i, int col, sqlite3_context *ctx)
         return;
     }
     if (p->mode == FEED_UPDATE) {
-        int64_t v[] = {x->id, x->micro, (int64_t)x->rounding};
-        sqlite3_result_int64(ctx, v[col < 3 ? col : 0]);
+        int64_t v[] = {x->id, x->micro, (int64_t)x->rounding, (int64_t)x->aggregation};
+        sqlite3_result_int64(ctx, v[col < 4 ? col : 0]);
         return;
     }
     switch (col) {
@@ -169,13 +171,16 @@ static void col_rec(const void *rows, size_t i, int col, sqlite3_context *ctx)
     case 9:
         sqlite3_result_int(ctx, (int)x->rounding);
         break;
+    case 10:
+        sqlite3_result_int(ctx, (int)x->aggregation);
+        break;
     default:
         result_key(k->key, col, ctx);
     }
 }
 
 /* c0 id, c1 record, c2 topic, c3 partition, c4 tags, c5 usage, c6 the
- * record it was meant for (0: the same). */
+ * record it was meant for (0: the same), c7 aggregation, c8 event time. */
 static void col_contrib(const void *rows, size_t i, int col, sqlite3_context *ctx)
 {
     const place_t *p = rows;
@@ -194,8 +199,10 @@ static void col_contrib(const void *rows, size_t i, int col, sqlite3_context *ct
                    c->partition,
                    0,
                    c->quantity_micro,
-                   p->intended_of[i]};
-    sqlite3_result_int64(ctx, v[col < 7 ? col : 0]);
+                   p->intended_of[i],
+                   (int64_t)c->aggregation,
+                   c->time_ms};
+    sqlite3_result_int64(ctx, v[col < 9 ? col : 0]);
 }
 
 /* ---- steps ---- */
@@ -282,6 +289,13 @@ static mtr_err_t find_records(place_t *p, char *errstr, size_t errstr_size)
     return rc == SQLITE_DONE ? MTR_OK : ledger_db_err(p->l, errstr, errstr_size, "reading records");
 }
 
+/* Sums and counts add up in memory; max and latest are combined by the
+ * ledger from every contribution of the record (LS_REC_RECOMBINE). */
+static bool combines_in_sql(mtr_aggregation_t a)
+{
+    return a == MTR_AGG_MAX || a == MTR_AGG_LATEST;
+}
+
 /* The record after r's hour, read from the ledger the first time. */
 static mtr_err_t next_hour(place_t *p, size_t *r, char *errstr, size_t errstr_size)
 {
@@ -319,6 +333,7 @@ static mtr_err_t assign(place_t *p, char *errstr, size_t errstr_size)
                                    "customer %s dimension %s",
                                    (long long)c->hour_ms, c->key.customer, c->key.dimension);
             prec_t *x = &p->recs[r];
+            bool sums = !combines_in_sql(c->aggregation);
             if (!x->id) {
                 *x = (prec_t){.key = x->key,
                               .hour_ms = x->hour_ms,
@@ -326,17 +341,21 @@ static mtr_err_t assign(place_t *p, char *errstr, size_t errstr_size)
                               .status = MTR_LEDGER_PENDING_COMMIT,
                               .micro = c->quantity_micro,
                               .rounding = c->rounding,
-                              .is_new = true};
+                              .aggregation = c->aggregation,
+                              .is_new = true,
+                              .recombine = !sums};
                 p->sel[p->n_sel++] = r;
                 break;
             }
             if (x->status == MTR_LEDGER_PENDING_COMMIT) {
-                if (!mtr_quantity_add(x->micro, c->quantity_micro, &x->micro))
+                if (sums && !mtr_quantity_add(x->micro, c->quantity_micro, &x->micro))
                     return mtr_err_set(errstr, errstr_size, MTR_ERR_OVERFLOW,
                                        "ledger close: usage of customer %s dimension %s overflows",
                                        c->key.customer, c->key.dimension);
-                /* The newest contribution's rule wins, as for a new record. */
+                /* The newest contribution's rules win, as for a new record. */
                 x->rounding = c->rounding;
+                x->aggregation = c->aggregation;
+                x->recombine = x->recombine || !sums;
                 x->dirty = !x->is_new;
                 break;
             }
@@ -374,6 +393,25 @@ static mtr_err_t write_provenance(place_t *p, int64_t now, char *errstr, size_t 
     return MTR_OK;
 }
 
+/* Max and latest records: their usage from all their contributions, now
+ * that this close's are written (ledger.h, Combining). */
+static mtr_err_t recombine(place_t *p, int64_t now, char *errstr, size_t errstr_size)
+{
+    p->n_sel = 0;
+    for (size_t r = 0; r < p->n_recs; r++)
+        if (p->recs[r].recombine)
+            p->sel[p->n_sel++] = r;
+    if (p->n_sel == 0)
+        return MTR_OK;
+    sqlite3_stmt *st = ledger_stmt(p->l, LS_REC_RECOMBINE_FEED, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    sqlite3_bind_int64(st, 1, now);
+    p->mode = FEED_UPDATE; /* c0 is the record id */
+    return ledger_feed_run(p->l, st, p, p->n_sel, col_rec, errstr, errstr_size,
+                           "combining max and latest usage");
+}
+
 static mtr_err_t write_all(place_t *p, int64_t close_id, int64_t now, char *errstr,
                            size_t errstr_size)
 {
@@ -403,7 +441,7 @@ static mtr_err_t write_all(place_t *p, int64_t close_id, int64_t now, char *errs
     /* Contributions are fed in close order, so their ids follow it. */
     err = ledger_feed_run(l, st, p, p->close->n_contributions, col_contrib, errstr, errstr_size,
                           "writing contributions");
-    if (err)
+    if (err || (err = recombine(p, now, errstr, errstr_size)))
         return err;
     return write_provenance(p, now, errstr, errstr_size);
 }

@@ -34,6 +34,7 @@ void ledger_record_from_row(sqlite3_stmt *st, mtr_ledger_record_t *r)
         .moved_to = sqlite3_column_int64(st, 15),
         .created_ms = sqlite3_column_int64(st, 16),
         .updated_ms = sqlite3_column_int64(st, 17),
+        .aggregation = (mtr_aggregation_t)sqlite3_column_int(st, 18),
     };
 }
 

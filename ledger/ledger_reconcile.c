@@ -109,8 +109,36 @@ static verdict_t judge(const mtr_ledger_t *l, const part_t *p, const mtr_ledger_
     return k->committed_offset < p->commit_offset ? V_ROLL_BACK : V_CONFIRM;
 }
 
+/* Max and latest records after a roll-back: their usage from what is
+ * left (ledger.h, Combining); *removed grows by what that took away. */
+static mtr_err_t recombine_left(mtr_ledger_t *l, const ledger_ids_t *recs, int64_t *removed,
+                                char *errstr, size_t errstr_size)
+{
+    mtr_err_t err = MTR_OK;
+    for (size_t i = 0; !err && i < recs->n; i++) {
+        mtr_ledger_record_t before, after;
+        if ((err = ledger_record_load(l, recs->ids[i], &before, errstr, errstr_size)))
+            break;
+        sqlite3_stmt *st = ledger_stmt(l, LS_REC_RECOMBINE, errstr, errstr_size);
+        if (!st)
+            err = MTR_ERR_DB;
+        if (!err) {
+            sqlite3_bind_int64(st, 1, recs->ids[i]);
+            sqlite3_bind_int64(st, 2, ledger_now(l));
+            err = ledger_step_done(l, st, errstr, errstr_size, "combining what is left");
+        }
+        if (!err && !(err = ledger_record_load(l, recs->ids[i], &after, errstr, errstr_size))) {
+            *removed += before.quantity_micro - after.quantity_micro;
+            mtr_ledger_record_clear(&after);
+        }
+        mtr_ledger_record_clear(&before);
+    }
+    return err;
+}
+
 /* Removes one part's contributions (reducing their records), provenance and
- * close-log entries, and marks it rolled back. */
+ * close-log entries, and marks it rolled back. Sums lose the part's amount;
+ * max and latest records are combined again from what is left. */
 static mtr_err_t roll_back_part(mtr_ledger_t *l, int64_t close_id, const char *topic,
                                 int32_t partition, int64_t *micro_removed, char *errstr,
                                 size_t errstr_size)
@@ -121,7 +149,7 @@ static mtr_err_t roll_back_part(mtr_ledger_t *l, int64_t close_id, const char *t
     sqlite3_bind_int64(st, 1, close_id);
     sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, partition);
-    ledger_ids_t recs = {0}, amounts = {0};
+    ledger_ids_t recs = {0}, amounts = {0}, combined = {0};
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         ledger_ids_push(&recs, sqlite3_column_int64(st, 0));
@@ -140,9 +168,14 @@ static mtr_err_t roll_back_part(mtr_ledger_t *l, int64_t close_id, const char *t
                               "ledger: record %lld holds an unconfirmed contribution but is %s",
                               (long long)r.id, mtr_ledger_status_name(r.status));
         int64_t left = r.quantity_micro - amounts.ids[i];
+        bool sums = r.aggregation != MTR_AGG_MAX && r.aggregation != MTR_AGG_LATEST;
         mtr_ledger_record_clear(&r);
         if (err)
             break;
+        if (!sums) {
+            ledger_ids_push(&combined, recs.ids[i]);
+            continue;
+        }
         if (!(st = ledger_stmt(l, LS_REC_SET_MICRO, errstr, errstr_size))) {
             err = MTR_ERR_DB;
             break;
@@ -167,12 +200,15 @@ static mtr_err_t roll_back_part(mtr_ledger_t *l, int64_t close_id, const char *t
         err = ledger_step_done(l, st, errstr, errstr_size, "rolling back a close");
     }
     if (!err)
+        err = recombine_left(l, &combined, micro_removed, errstr, errstr_size);
+    if (!err)
         err = ledger_set_part_state(l, close_id, topic, partition, LEDGER_PART_ROLLED_BACK, errstr,
                                     errstr_size);
     for (size_t i = 0; !err && i < recs.n; i++)
         err = ledger_settle(l, recs.ids[i], errstr, errstr_size);
     mtr_free(recs.ids);
     mtr_free(amounts.ids);
+    mtr_free(combined.ids);
     return err;
 }
 

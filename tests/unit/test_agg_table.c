@@ -94,7 +94,8 @@ static void ref_update(ref_t *r, const mtr_agg_update_t *u)
             k->value = u->quantity;
         break;
     case MTR_AGG_LATEST:
-        if (k->count == 0 || u->time_ms >= k->time_ms) {
+        if (k->count == 0 || u->time_ms > k->time_ms ||
+            (u->time_ms == k->time_ms && u->quantity > k->value)) {
             k->value = u->quantity;
             k->time_ms = u->time_ms;
         }
@@ -251,14 +252,36 @@ static void test_each_aggregation_kind_folds_as_documented(void **state)
             assert_int_equal(k.value, 7000000);
             break;
         case MTR_AGG_LATEST:
-            /* Two events at the newest time: the later one in order wins. */
-            assert_int_equal(k.value, 2000000);
+            /* Two events at the newest time: the larger value wins. */
+            assert_int_equal(k.value, 3000000);
             assert_int_equal(k.time_ms, HOUR + 50);
             break;
         }
     }
     assert_int_equal(mtr_agg_table_count(t), 4);
     mtr_agg_table_free(t);
+}
+
+/* latest at equal event times: the larger value, whichever came first. */
+static void test_latest_tie_does_not_depend_on_arrival_order(void **state)
+{
+    (void)state;
+    const int64_t qs[] = {4000000, 9000000, 1000000};
+    for (int order = 0; order < 2; order++) {
+        mtr_agg_table_t *t = mtr_agg_table_new(HOUR, 0);
+        mtr_agg_update_t u;
+        for (int i = 0; i < 3; i++) {
+            u = one("cust-a", MTR_AGG_LATEST, qs[order ? 2 - i : i], HOUR + 70);
+            mtr_agg_table_update(t, &u);
+        }
+        u = one("cust-a", MTR_AGG_LATEST, 5000000, HOUR + 60); /* older: loses */
+        mtr_agg_table_update(t, &u);
+        mtr_agg_key_t k;
+        assert_true(mtr_agg_table_find(t, &u, &k));
+        assert_int_equal(k.value, 9000000);
+        assert_int_equal(k.time_ms, HOUR + 70);
+        mtr_agg_table_free(t);
+    }
 }
 
 static void test_sum_overflow_saturates_and_flags_the_key(void **state)
@@ -409,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_random_updates_match_reference_through_growth),
         cmocka_unit_test(test_forced_collisions_keep_keys_apart),
         cmocka_unit_test(test_each_aggregation_kind_folds_as_documented),
+        cmocka_unit_test(test_latest_tie_does_not_depend_on_arrival_order),
         cmocka_unit_test(test_sum_overflow_saturates_and_flags_the_key),
         cmocka_unit_test(test_customer_is_stored_once_and_account_flag_is_part_of_the_key),
         cmocka_unit_test(test_tagged_events_keep_per_tagset_subtotals_and_untagged_keys_none),
