@@ -5,6 +5,8 @@
 #define MTR_CLI_CMD_H
 
 #include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
 
 /* How meterd was invoked (argv[0], e.g. "build/meterd"), for commands that
  * print follow-up command lines. */
@@ -15,12 +17,24 @@ const char *cli_program(void);
  * around them sees the flag at once. */
 void cli_stop_on_signals(volatile sig_atomic_t *flag);
 
+/* A command with subcommands (`meterd records list`): runs the one argv[1]
+ * names with argv shifted by one, prints usage for --help or none, and
+ * names the choices for an unknown one. */
+typedef struct cli_subcommand {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} cli_subcommand_t;
+
+int cli_dispatch(const char *command, int argc, char **argv, const cli_subcommand_t *subs,
+                 size_t n_subs, void (*usage)(FILE *out));
+
 int cmd_config(int argc, char **argv);
 int cmd_sigv4(int argc, char **argv);
 int cmd_emulator(int argc, char **argv);
 int cmd_mock_kafka(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_records(int argc, char **argv);
+int cmd_offsets(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_sandbox(int argc, char **argv);
 

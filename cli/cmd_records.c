@@ -1,6 +1,5 @@
 /* `meterd records list`: every ledger record matching the filters, as an
  * aligned table, RFC 4180 CSV or a JSON array. */
-#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 #include <time.h>
 
 #include "cli/cmd.h"
+#include "cli/rows.h"
 #include "core/civil.h"
 #include "core/config.h"
 #include "core/mem.h"
@@ -30,14 +30,20 @@ enum {
     N_COLS
 };
 
-static const char *const col_names[N_COLS] = {
-    "id",       "scope",  "customer", "dimension",          "hour",     "usage",
-    "quantity", "status", "attempts", "metering_record_id", "moved_to", "last_error"};
-
-typedef struct rows {
-    char *(*cells)[N_COLS];
-    size_t n;
-} rows_t;
+static const cli_col_t cols[N_COLS] = {
+    {"id", CLI_NUMBER},
+    {"scope", CLI_TEXT},
+    {"customer", CLI_TEXT},
+    {"dimension", CLI_TEXT},
+    {"hour", CLI_TEXT},
+    {"usage", CLI_NUMBER}, /* the exact decimal */
+    {"quantity", CLI_NUMBER_OR_NULL},
+    {"status", CLI_TEXT},
+    {"attempts", CLI_NUMBER},
+    {"metering_record_id", CLI_TEXT_OR_NULL},
+    {"moved_to", CLI_NUMBER_OR_NULL},
+    {"last_error", CLI_TEXT_OR_NULL},
+};
 
 static void usage(FILE *out)
 {
@@ -116,124 +122,25 @@ static void format_hour(int64_t ms, char *buf, size_t size)
 
 static int collect(const mtr_ledger_record_t *r, void *opaque)
 {
-    rows_t *rows = opaque;
-    rows->cells = mtr_realloc(rows->cells, (rows->n + 1) * sizeof *rows->cells);
-    char **c = rows->cells[rows->n++];
+    char **c = cli_rows_add(opaque);
     char buf[64];
-    snprintf(buf, sizeof buf, "%lld", (long long)r->id);
-    c[COL_ID] = mtr_strdup(buf);
-    c[COL_SCOPE] = mtr_strdup(r->scope);
-    c[COL_CUSTOMER] = mtr_strdup(r->customer);
-    c[COL_DIMENSION] = mtr_strdup(r->dimension);
+    cli_rows_setf(c, COL_ID, "%lld", (long long)r->id);
+    cli_rows_set(c, COL_SCOPE, r->scope);
+    cli_rows_set(c, COL_CUSTOMER, r->customer);
+    cli_rows_set(c, COL_DIMENSION, r->dimension);
     format_hour(r->hour_ms, buf, sizeof buf);
-    c[COL_HOUR] = mtr_strdup(buf);
+    cli_rows_set(c, COL_HOUR, buf);
     mtr_quantity_format(r->quantity_micro, buf, sizeof buf);
-    c[COL_USAGE] = mtr_strdup(buf);
-    snprintf(buf, sizeof buf, "%lld", (long long)r->aws_quantity);
-    c[COL_QUANTITY] = mtr_strdup(r->aws_quantity >= 0 ? buf : "");
-    c[COL_STATUS] = mtr_strdup(mtr_ledger_status_name(r->status));
-    snprintf(buf, sizeof buf, "%d", r->attempts);
-    c[COL_ATTEMPTS] = mtr_strdup(buf);
-    c[COL_RECORD_ID] = mtr_strdup(r->metering_record_id ? r->metering_record_id : "");
-    snprintf(buf, sizeof buf, "%lld", (long long)r->moved_to);
-    c[COL_MOVED_TO] = mtr_strdup(r->moved_to ? buf : "");
-    c[COL_ERROR] = mtr_strdup(r->last_error ? r->last_error : "");
+    cli_rows_set(c, COL_USAGE, buf);
+    if (r->aws_quantity >= 0)
+        cli_rows_setf(c, COL_QUANTITY, "%lld", (long long)r->aws_quantity);
+    cli_rows_set(c, COL_STATUS, mtr_ledger_status_name(r->status));
+    cli_rows_setf(c, COL_ATTEMPTS, "%d", r->attempts);
+    cli_rows_set(c, COL_RECORD_ID, r->metering_record_id);
+    if (r->moved_to)
+        cli_rows_setf(c, COL_MOVED_TO, "%lld", (long long)r->moved_to);
+    cli_rows_set(c, COL_ERROR, r->last_error);
     return 0;
-}
-
-static void print_csv_field(const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, stdout);
-        return;
-    }
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"')
-            putchar('"');
-        putchar(*s);
-    }
-    putchar('"');
-}
-
-static void print_csv(const rows_t *rows)
-{
-    for (int c = 0; c < N_COLS; c++)
-        printf("%s%s", c ? "," : "", col_names[c]);
-    fputs("\r\n", stdout);
-    for (size_t i = 0; i < rows->n; i++) {
-        for (int c = 0; c < N_COLS; c++) {
-            if (c)
-                putchar(',');
-            print_csv_field(rows->cells[i][c]);
-        }
-        fputs("\r\n", stdout);
-    }
-}
-
-/* Control characters would break the table's lines. */
-static void flatten(char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20)
-            *s = ' ';
-}
-
-static void print_table(rows_t *rows)
-{
-    size_t width[N_COLS];
-    for (int c = 0; c < N_COLS; c++)
-        width[c] = strlen(col_names[c]);
-    for (size_t i = 0; i < rows->n; i++)
-        for (int c = 0; c < N_COLS; c++) {
-            flatten(rows->cells[i][c]);
-            size_t w = strlen(rows->cells[i][c]);
-            if (w > width[c])
-                width[c] = w;
-        }
-    for (int c = 0; c < N_COLS; c++)
-        printf("%-*s%s", c == N_COLS - 1 ? 0 : (int)width[c], col_names[c],
-               c == N_COLS - 1 ? "\n" : "  ");
-    for (size_t i = 0; i < rows->n; i++)
-        for (int c = 0; c < N_COLS; c++)
-            printf("%-*s%s", c == N_COLS - 1 ? 0 : (int)width[c], rows->cells[i][c],
-                   c == N_COLS - 1 ? "\n" : "  ");
-}
-
-static void print_json(const rows_t *rows)
-{
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < rows->n; i++) {
-        char **c = rows->cells[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToObject(o, "id", cJSON_CreateRaw(c[COL_ID]));
-        cJSON_AddStringToObject(o, "scope", c[COL_SCOPE]);
-        cJSON_AddStringToObject(o, "customer", c[COL_CUSTOMER]);
-        cJSON_AddStringToObject(o, "dimension", c[COL_DIMENSION]);
-        cJSON_AddStringToObject(o, "hour", c[COL_HOUR]);
-        /* Raw keeps the exact decimal (no trip through a double). */
-        cJSON_AddItemToObject(o, "usage", cJSON_CreateRaw(c[COL_USAGE]));
-        cJSON_AddItemToObject(o, "quantity",
-                              c[COL_QUANTITY][0] ? cJSON_CreateRaw(c[COL_QUANTITY])
-                                                 : cJSON_CreateNull());
-        cJSON_AddStringToObject(o, "status", c[COL_STATUS]);
-        cJSON_AddItemToObject(o, "attempts", cJSON_CreateRaw(c[COL_ATTEMPTS]));
-        for (int k = COL_RECORD_ID; k <= COL_ERROR; k++) {
-            cJSON *v;
-            if (!c[k][0])
-                v = cJSON_CreateNull();
-            else if (k == COL_MOVED_TO)
-                v = cJSON_CreateRaw(c[k]);
-            else
-                v = cJSON_CreateString(c[k]);
-            cJSON_AddItemToObject(o, col_names[k], v);
-        }
-        cJSON_AddItemToArray(arr, o);
-    }
-    char *text = cJSON_Print(arr);
-    puts(text);
-    cJSON_free(text);
-    cJSON_Delete(arr);
 }
 
 static int records_list(int argc, char **argv)
@@ -293,7 +200,7 @@ static int records_list(int argc, char **argv)
             break;
         case 'F':
             format = optarg;
-            if (strcmp(format, "table") && strcmp(format, "csv") && strcmp(format, "json")) {
+            if (!cli_format_valid(format)) {
                 fprintf(stderr, "meterd records list: --format \"%s\": use table, csv or json\n",
                         format);
                 return 2;
@@ -336,22 +243,15 @@ static int records_list(int argc, char **argv)
     mtr_ledger_options_t lo = {.must_exist = true};
     mtr_ledger_t *ledger = NULL;
     int rc = 0;
-    rows_t rows = {0};
+    cli_rows_t rows = {cols, N_COLS, NULL, 0};
     if (mtr_ledger_open(ledger_path, &lo, &ledger, err, sizeof err) != MTR_OK ||
         mtr_ledger_list(ledger, &f, collect, &rows, err, sizeof err) != MTR_OK) {
         fprintf(stderr, "meterd records list: %s\n", err);
         rc = 1;
-    } else if (!strcmp(format, "csv")) {
-        print_csv(&rows);
-    } else if (!strcmp(format, "json")) {
-        print_json(&rows);
     } else {
-        print_table(&rows);
+        cli_rows_print(&rows, format);
     }
-    for (size_t i = 0; i < rows.n; i++)
-        for (int k = 0; k < N_COLS; k++)
-            mtr_free(rows.cells[i][k]);
-    mtr_free(rows.cells);
+    cli_rows_free(&rows);
     mtr_ledger_free(ledger);
     mtr_config_free(cfg);
     return rc;
@@ -359,13 +259,6 @@ static int records_list(int argc, char **argv)
 
 int cmd_records(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    if (!strcmp(argv[1], "list"))
-        return records_list(argc - 1, argv + 1);
-    fprintf(stderr, "meterd records: unknown subcommand \"%s\" (expected list)\n\n", argv[1]);
-    usage(stderr);
-    return 2;
+    static const cli_subcommand_t subs[] = {{"list", records_list}};
+    return cli_dispatch("records", argc, argv, subs, sizeof subs / sizeof subs[0], usage);
 }

@@ -14,6 +14,7 @@ static const struct command {
     {"sandbox", cmd_sandbox, "embedded Kafka + Metering emulator for your own producer"},
     {"run", cmd_run, "consume usage events and bill them (the daemon)"},
     {"records", cmd_records, "list ledger records (filters; table, CSV or JSON)"},
+    {"offsets", cmd_offsets, "show the consumer group's offsets and meterd's close log"},
     {"config", cmd_config, "list the configuration properties or check a config file"},
     {"sigv4", cmd_sigv4, "print a stage of the SigV4 signature of a raw HTTP request"},
     {"emulator", cmd_emulator, "run the local AWS Marketplace Metering Service emulator"},
@@ -43,6 +44,24 @@ void cli_stop_on_signals(volatile sig_atomic_t *flag)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
+
+int cli_dispatch(const char *command, int argc, char **argv, const cli_subcommand_t *subs,
+                 size_t n_subs, void (*usage)(FILE *out))
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < n_subs; i++)
+        if (!strcmp(argv[1], subs[i].name))
+            return subs[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "meterd %s: unknown subcommand \"%s\" (expected", command, argv[1]);
+    for (size_t i = 0; i < n_subs; i++)
+        fprintf(stderr, "%s %s", i ? (i + 1 == n_subs ? " or" : ",") : "", subs[i].name);
+    fprintf(stderr, ")\n\n");
+    usage(stderr);
+    return 2;
 }
 
 static void usage(FILE *out)
