@@ -110,12 +110,16 @@ int cmd_run(int argc, char **argv)
                 config_path, errstr, config_path);
         return 2;
     }
+    mtr_info("run", "meterd %s: config %s, ledger %s, group %s, endpoint %s", MTR_VERSION,
+             config_path, config->ledger.path, config->kafka.group_id,
+             config->aws.endpoint ? config->aws.endpoint : "AWS (regional)");
     mtr_config_log_summary(config);
 
-    mtr_ledger_options_t lopts = {.max_record_age_ms = config->window.max_record_age_ms};
+    mtr_ledger_options_t lopts = {.max_record_age_ms = config->window.max_record_age_ms,
+                                  .lock = true};
     mtr_ledger_t *ledger;
     if (mtr_ledger_open(config->ledger.path, &lopts, &ledger, errstr, sizeof errstr)) {
-        fprintf(stderr, "meterd run: ledger %s: %s\n", config->ledger.path, errstr);
+        fprintf(stderr, "meterd run: %s\n", errstr); /* names the ledger */
         mtr_config_free(config);
         return 1;
     }

@@ -242,6 +242,9 @@ mtr_err_t mtr_ledger_open(const char *path, const mtr_ledger_options_t *opts, mt
 
     mtr_ledger_t *l = mtr_calloc(1, sizeof *l);
     l->path = mtr_strdup(path);
+    l->lock_fd = -1;
+    if (opts->lock && (err = ledger_lock(l, errstr, errstr_size)))
+        goto fail;
     l->clock = opts->clock ? opts->clock : mtr_clock_system();
     l->max_record_age_ms = opts->max_record_age_ms ? opts->max_record_age_ms : 6 * MTR_MS_PER_HOUR;
     /* No per-call mutex: a handle belongs to one thread at a time. */
@@ -282,6 +285,9 @@ void mtr_ledger_free(mtr_ledger_t *ledger)
     for (int i = 0; i < LS__COUNT; i++)
         sqlite3_finalize(ledger->stmts[i]);
     sqlite3_close_v2(ledger->db);
+    /* Last, so that the next writer opens a file nobody writes. */
+    if (ledger->lock_fd >= 0)
+        close(ledger->lock_fd);
     mtr_free(ledger->path);
     mtr_free(ledger);
 }

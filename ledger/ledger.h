@@ -167,6 +167,9 @@ typedef struct mtr_ledger_options {
     int busy_timeout_ms;       /* 0: 5000 */
     int64_t max_record_age_ms; /* 0: 6 h; at least 1 h */
     bool must_exist;           /* fail with NOT_FOUND instead of creating */
+    /* The one writer (`meterd run`): hold "<path>.lock" while open, and
+     * fail with STATE naming the holder when another process has it. */
+    bool lock;
 } mtr_ledger_options_t;
 
 /* Opens (creating with mode 0600 unless must_exist) and migrates the ledger

@@ -91,7 +91,12 @@ struct mtr_ledger {
     char writer_id[17];
     sqlite3_stmt *stmts[LS__COUNT];
     ledger_feed_t feed; /* empty unless a feed statement is running */
+    int lock_fd;        /* the held "<path>.lock" (ledger_lock.c); -1: none */
 };
+
+/* Takes the file's one-writer lock (mtr_ledger_options_t.lock), or fails
+ * with MTR_ERR_STATE naming the process that holds it. */
+mtr_err_t ledger_lock(mtr_ledger_t *l, char *errstr, size_t errstr_size);
 
 /* Registers ledger_feed on l->db (reading l->feed). */
 mtr_err_t ledger_feed_register(mtr_ledger_t *l, char *errstr, size_t errstr_size);

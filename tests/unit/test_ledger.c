@@ -318,6 +318,30 @@ static void test_reopen_keeps_schema_version_and_writer_id(void **state)
     assert_string_equal(mtr_ledger_writer_id(fx->l), writer);
 }
 
+/* One writer per file: a second locking open fails naming the holder's
+ * pid, readers still open it, and the lock goes with the holder. */
+static void test_a_second_writer_is_refused_naming_the_first(void **state)
+{
+    fx_t *fx = *state;
+    mtr_ledger_free(fx->l);
+    mtr_ledger_options_t o = {.clock = &fx->clock, .lock = true};
+    assert_int_equal(mtr_ledger_open(fx->path, &o, &fx->l, fx->err, sizeof fx->err), MTR_OK);
+    mtr_ledger_t *second = NULL;
+    assert_int_equal(mtr_ledger_open(fx->path, &o, &second, fx->err, sizeof fx->err),
+                     MTR_ERR_STATE);
+    assert_null(second);
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %ld,", (long)getpid());
+    assert_non_null(strstr(fx->err, pid));
+    assert_non_null(strstr(fx->err, "ledger.path"));
+    mtr_ledger_t *reader = NULL;
+    mtr_ledger_options_t ro = {.must_exist = true};
+    assert_int_equal(mtr_ledger_open(fx->path, &ro, &reader, fx->err, sizeof fx->err), MTR_OK);
+    mtr_ledger_free(reader);
+    mtr_ledger_free(fx->l);
+    assert_int_equal(mtr_ledger_open(fx->path, &o, &fx->l, fx->err, sizeof fx->err), MTR_OK);
+}
+
 static void test_missing_ledger_is_reported_when_it_must_exist(void **state)
 {
     fx_t *fx = *state;
@@ -351,6 +375,7 @@ int main(int argc, char **argv)
         T(test_crash_inside_the_close_transaction_leaves_nothing),
         T(test_ledger_file_is_private),
         T(test_reopen_keeps_schema_version_and_writer_id),
+        T(test_a_second_writer_is_refused_naming_the_first),
         T(test_missing_ledger_is_reported_when_it_must_exist),
 #undef T
     };
