@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+
 static _Atomic int current_level = MTR_LOG_INFO;
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
@@ -64,8 +66,10 @@ void mtr_log(mtr_log_level_t level, const char *module, const char *fmt, ...)
     va_end(ap);
 }
 
-static int64_t now_ms(void)
+static int64_t now_ms(const mtr_log_limiter_t *lim)
 {
+    if (lim->clock)
+        return mtr_clock_monotonic_ms(lim->clock);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -76,7 +80,7 @@ void mtr_log_limited(mtr_log_limiter_t *lim, mtr_log_level_t level, const char *
 {
     if ((int)level < current_level)
         return;
-    int64_t now = now_ms();
+    int64_t now = now_ms(lim);
     int64_t start = lim->window_start_ms;
     if (now - start >= lim->interval_ms &&
         atomic_compare_exchange_strong(&lim->window_start_ms, &start, now))
@@ -85,11 +89,11 @@ void mtr_log_limited(mtr_log_limiter_t *lim, mtr_log_level_t level, const char *
         lim->suppressed++;
         return;
     }
-    char suffix[96] = "";
+    char suffix[128] = "";
     uint64_t held = atomic_exchange(&lim->suppressed, 0);
     if (held)
-        snprintf(suffix, sizeof suffix, " (%llu similar lines suppressed)",
-                 (unsigned long long)held);
+        snprintf(suffix, sizeof suffix, " (%llu similar line%s suppressed since the last one)",
+                 (unsigned long long)held, held == 1 ? "" : "s");
     va_list ap;
     va_start(ap, fmt);
     log_va(level, module, suffix, fmt, ap);

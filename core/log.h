@@ -3,8 +3,9 @@
  * functions; config and credential code print redacted forms only.
  *
  * Rate limiting for problems that can repeat per event (bad input): a
- * mtr_log_limiter lets `burst` lines through per `interval_ms` and reports
- * how many it held back when the next line is let through. */
+ * mtr_log_limiter lets `burst` lines through per `interval_ms` and, on the
+ * next line it lets through, says how many it held back since the last one:
+ * "... (37 similar lines suppressed since the last one)". */
 #ifndef MTR_LOG_H
 #define MTR_LOG_H
 
@@ -31,9 +32,12 @@ void mtr_log(mtr_log_level_t level, const char *module, const char *fmt, ...)
 #define mtr_warn(mod, ...)  mtr_log(MTR_LOG_WARN, mod, __VA_ARGS__)
 #define mtr_error(mod, ...) mtr_log(MTR_LOG_ERROR, mod, __VA_ARGS__)
 
+struct mtr_clock;
+
 typedef struct mtr_log_limiter {
     uint32_t burst;
     int64_t interval_ms;
+    struct mtr_clock *clock; /* NULL: the system's monotonic clock (tests set one) */
     _Atomic int64_t window_start_ms;
     _Atomic uint32_t used;
     _Atomic uint64_t suppressed;

@@ -49,6 +49,13 @@ typedef struct job {
 } job_t;
 
 /* The state of one mtr_emitter_send() call. */
+/* Records a send leaves waiting for a later one, told once per send with
+ * the first reason rather than once per record. */
+typedef struct waiting {
+    size_t n;
+    char reason[400];
+} waiting_t;
+
 typedef struct run {
     mtr_emitter_t *em;
     const mtr_record_t *records;
@@ -59,6 +66,7 @@ typedef struct run {
     job_t **jobs;
     size_t n_jobs;
     size_t cap_jobs;
+    waiting_t deferred, exhausted;
 } run_t;
 
 const char *mtr_emit_outcome_name(mtr_emit_outcome_t outcome)
@@ -184,6 +192,27 @@ void mtr_emitter_stats(const mtr_emitter_t *em, mtr_emit_stats_t *out)
 
 /* ---- outcomes and jobs ---- */
 
+/* Per-record problems (parked, stale, duplicate, not subscribed) are rare
+ * one by one; a burst of them is held back with a count. */
+static mtr_log_limiter_t record_limiter = MTR_LOG_LIMITER_INIT(20, 60000);
+
+/* One line per kind of waiting: how many, why, and what to do. */
+static void log_waiting(const run_t *run)
+{
+    if (run->deferred.n)
+        mtr_error(MOD, "%zu record(s) wait, not sent: %s; they stay sendable for a later pass. %s",
+                  run->deferred.n, run->deferred.reason,
+                  strncmp(run->deferred.reason, "HTTP ", 5) /* no request: no credentials */
+                      ? "Fix: give meterd AWS credentials (AWS_ACCESS_KEY_ID and "
+                        "AWS_SECRET_ACCESS_KEY, aws.profile, or a role; see the README)"
+                      : "Fix: check the credentials, aws.region and the product's API access");
+    if (run->exhausted.n)
+        mtr_warn(MOD,
+                 "%zu record(s) wait: no answer after emit.max_attempts tries (last: %s); they "
+                 "are sent again, unchanged, in a later pass",
+                 run->exhausted.n, run->exhausted.reason);
+}
+
 static void report(run_t *run, size_t i, mtr_emit_outcome_t outcome, const char *id, mtr_err_t err,
                    const char *detail)
 {
@@ -195,11 +224,18 @@ static void report(run_t *run, size_t i, mtr_emit_outcome_t outcome, const char 
                              .detail = detail ? detail : "",
                              .attempts = r->attempts + run->sends[i]};
     run->em->stats.outcomes[outcome]++;
-    if (outcome != MTR_EMIT_ACCEPTED)
-        mtr_warn(MOD, "record %lld (customer %s, dimension %s, hour %lld): %s%s%s",
-                 (long long)r->id, mtr_record_customer(r), r->dimension,
-                 (long long)(r->hour_start_ms / 1000), mtr_emit_outcome_name(outcome),
-                 res.detail[0] ? ": " : "", res.detail);
+    waiting_t *w = outcome == MTR_EMIT_DEFERRED          ? &run->deferred
+                   : outcome == MTR_EMIT_RETRY_EXHAUSTED ? &run->exhausted
+                                                         : NULL;
+    if (w && w->n++ == 0) {
+        snprintf(w->reason, sizeof w->reason, "%s", res.detail);
+    } else if (!w && outcome != MTR_EMIT_ACCEPTED) {
+        mtr_log_limited(&record_limiter, MTR_LOG_WARN, MOD,
+                        "record %lld (customer %s, dimension %s, hour %lld): %s%s%s",
+                        (long long)r->id, mtr_record_customer(r), r->dimension,
+                        (long long)(r->hour_start_ms / 1000), mtr_emit_outcome_name(outcome),
+                        res.detail[0] ? ": " : "", res.detail);
+    }
     run->on_result(run->ctx, &res);
 }
 
@@ -388,10 +424,7 @@ static void on_response(void *ctx, const mtr_emit_http_response_t *resp)
         bisect(run, job, &e, detail);
         break;
     case MTR_EMIT_ACTION_DEFER:
-        mtr_error(MOD,
-                  "BatchMeterUsage refused the request (%s); %zu records stay unsent: "
-                  "check credentials, the region and the product's API access",
-                  detail, job->n);
+        /* Told once for the whole send by log_waiting. */
         all_records(run, job, MTR_EMIT_DEFERRED, e.err, detail);
         break;
     }
@@ -561,6 +594,7 @@ void mtr_emitter_send(mtr_emitter_t *em, const mtr_record_t *records, size_t n,
         else if (wait > 0)
             em->sleep(em->sleep_ctx, wait);
     }
+    log_waiting(&run);
     mtr_free(run.jobs);
     mtr_free(run.sends);
     mtr_free(run.failures);

@@ -23,6 +23,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "support_stderr.h"
 #include "emit/emitter.h"
 
 #define HOUR0     1764151200000LL
@@ -590,6 +591,30 @@ static void test_missing_credentials_defer_records_without_sending(void **state)
     harness_fini(&h);
 }
 
+/* Without credentials, 60 records in three requests: one line for the
+ * whole send, with the count, the reason and the fix; none per record. */
+static void test_records_waiting_for_credentials_are_told_once_per_send(void **state)
+{
+    (void)state;
+    harness_t h;
+    harness_init(&h, always_ok, 60, 5, 1, 0);
+    mtr_emitter_free(h.emitter);
+    mtr_emitter_options_t opts = {.config = &h.cfg, .credentials = no_credentials};
+    char err[256];
+    assert_int_equal(mtr_emitter_new(&opts, &h.emitter, err, sizeof err), MTR_OK);
+    stderr_capture_t cap;
+    stderr_capture_begin(&cap);
+    harness_send(&h);
+    char *log = stderr_capture_end(&cap);
+    assert_int_equal(h.server->n_requests, 0);
+    assert_int_equal(stderr_lines_with(log, "record(s) wait"), 1);
+    assert_int_equal(stderr_lines_with(log, "60 record(s) wait, not sent: instance metadata"), 1);
+    assert_int_equal(stderr_lines_with(log, "Fix: give meterd AWS credentials"), 1);
+    assert_int_equal(stderr_lines_with(log, "DEFERRED"), 0);
+    mtr_free(log);
+    harness_fini(&h);
+}
+
 static void test_invalid_records_are_parked_without_being_sent(void **state)
 {
     (void)state;
@@ -769,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_retries_stop_at_max_attempts),
         cmocka_unit_test(test_auth_errors_defer_records_without_retrying),
         cmocka_unit_test(test_missing_credentials_defer_records_without_sending),
+        cmocka_unit_test(test_records_waiting_for_credentials_are_told_once_per_send),
         cmocka_unit_test(test_invalid_records_are_parked_without_being_sent),
         cmocka_unit_test(test_requests_run_in_parallel_over_reused_connections),
         cmocka_unit_test(test_pacing_spaces_requests_at_the_configured_rate),
