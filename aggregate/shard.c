@@ -95,3 +95,10 @@ size_t mtr_agg_shard_hours(const mtr_agg_shard_t *s, int64_t *out, size_t max)
         out[i] = mtr_agg_table_hour(s->tables[i]);
     return s->n;
 }
+
+mtr_agg_seen_t mtr_agg_shard_check_id(mtr_agg_shard_t *shard, int64_t hour_ms, uint64_t hash,
+                                      size_t budget)
+{
+    return mtr_agg_dedupe_check(mtr_agg_table_seen(mtr_agg_shard_table(shard, hour_ms)), hash,
+                                budget);
+}

@@ -27,6 +27,10 @@ mtr_agg_table_t *mtr_agg_shard_table(mtr_agg_shard_t *shard, int64_t hour_ms);
  * table's batch path. */
 void mtr_agg_shard_update_batch(mtr_agg_shard_t *shard, const int64_t *hours,
                                 const mtr_agg_update_t *updates, size_t n);
+/* events.dedupe: checks an event-id hash against the ids hour_ms has seen
+ * (aggregate/dedupe.h), creating the hour's table on first use. */
+mtr_agg_seen_t mtr_agg_shard_check_id(mtr_agg_shard_t *shard, int64_t hour_ms, uint64_t hash,
+                                      size_t budget);
 /* Removes and returns the table of hour_ms (NULL if the hour has no table);
  * the caller owns it. */
 mtr_agg_table_t *mtr_agg_shard_take(mtr_agg_shard_t *shard, int64_t hour_ms);

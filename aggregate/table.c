@@ -62,6 +62,7 @@ struct mtr_agg_table {
     mtr_agg_ix_t alloc_ix;
     mtr_agg_hash_fn hash_fn;
     void *hash_arg;
+    mtr_agg_dedupe_t seen; /* event ids, with events.dedupe */
 };
 
 static inline void *chunked_at(const chunked_t *c, size_t i, size_t size)
@@ -122,7 +123,13 @@ void mtr_agg_table_free(mtr_agg_table_t *t)
     mtr_agg_ix_free(&t->ix);
     mtr_agg_ix_free(&t->alloc_ix);
     mtr_agg_strings_free(t->strings);
+    mtr_agg_dedupe_free(&t->seen);
     mtr_free(t);
+}
+
+mtr_agg_dedupe_t *mtr_agg_table_seen(mtr_agg_table_t *t)
+{
+    return &t->seen;
 }
 
 int64_t mtr_agg_table_hour(const mtr_agg_table_t *t)

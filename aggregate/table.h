@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aggregate/dedupe.h"
 #include "core/config.h"
 
 #define MTR_AGG_CUSTOMER_MAX 255u      /* longest customer identifier, bytes */
@@ -92,6 +93,9 @@ typedef struct mtr_agg_table mtr_agg_table_t;
 mtr_agg_table_t *mtr_agg_table_new(int64_t hour_ms, size_t expected_keys);
 void mtr_agg_table_free(mtr_agg_table_t *table);
 int64_t mtr_agg_table_hour(const mtr_agg_table_t *table);
+/* The event ids this (partition, hour) has seen (aggregate/dedupe.h); lives
+ * and dies with the table. */
+mtr_agg_dedupe_t *mtr_agg_table_seen(mtr_agg_table_t *table);
 
 /* Folds one event into its key, creating it on first sight. Callers have
  * validated the event (quantity >= 0, lengths within bounds). */

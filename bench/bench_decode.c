@@ -197,10 +197,13 @@ typedef struct batch {
     size_t n, used;
 } batch_t;
 
+/* events."dedupe.max_ids_per_hour"'s default. */
+#define DEDUPE_BUDGET 1500000
+
 /* The shard sizes its hour tables as the ingest worker would for the key
  * space (customers x 5 dimensions). */
 static rate_t run_decode_aggregate(mtr_event_decoder_t *dec, const corpus_t *c, unsigned customers,
-                                   size_t *keys)
+                                   bool dedupe, size_t *keys)
 {
     mtr_agg_shard_t *shard = mtr_agg_shard_new(0, (size_t)customers * 5);
     batch_t *b = mtr_calloc(1, sizeof *b);
@@ -209,6 +212,15 @@ static rate_t run_decode_aggregate(mtr_event_decoder_t *dec, const corpus_t *c, 
     for (size_t i = 0; i < c->n; i++) {
         if (mtr_event_decode(dec, c->bytes + c->off[i], c->len[i], NULL, &ev, NULL, 0) !=
             MTR_EVENT_OK)
+            continue;
+        int64_t hour = mtr_hour_floor_ms(ev.time_ms);
+        /* The ingest worker's check (ingest/worker.c), every event new. */
+        if (dedupe &&
+            mtr_agg_shard_check_id(shard, hour,
+                                   mtr_agg_dedupe_hash(ev.product, ev.dimension, ev.customer.ptr,
+                                                       ev.customer.len, ev.id.ptr, ev.id.len,
+                                                       ev.source.ptr, ev.source.len),
+                                   DEDUPE_BUDGET) == MTR_AGG_REPEAT)
             continue;
         mtr_agg_update_t *u = &b->updates[b->n];
         char *cust = b->scratch + b->used;
@@ -231,7 +243,7 @@ static rate_t run_decode_aggregate(mtr_event_decoder_t *dec, const corpus_t *c, 
             u->tagset_len = (uint16_t)mtr_tagset_build(tv, ev.n_tags, b->scratch + b->used);
             b->used += u->tagset_len;
         }
-        b->hours[b->n++] = mtr_hour_floor_ms(ev.time_ms);
+        b->hours[b->n++] = hour;
         if (b->n == BATCH) {
             mtr_agg_shard_update_batch(shard, b->hours, b->updates, b->n);
             b->n = b->used = 0;
@@ -255,25 +267,38 @@ static int usage(FILE *out)
     fprintf(out, "usage: meterbench decode [--events N] [--runs R] [--stage S]\n"
                  "  --events N  events in each corpus (default 1000000)\n"
                  "  --runs R    timed runs of each stage (default 5)\n"
-                 "  --stage S   run only stage S (parse, decode, agg100k, agg2k), e.g.\n"
-                 "              to profile it; parse runs too, as the baseline\n");
+                 "  --stage S   run only stage S (parse, decode, agg100k, agg100k-dd,\n"
+                 "              agg2k), e.g.\n"
+                 "              to profile it; parse runs too, as the baseline (and agg100k\n"
+                 "              with agg100k-dd)\n");
     return out == stdout ? 0 : 2;
 }
 
 /* The stages, run in turn within each run so that load from other
  * processes falls on all of them alike. */
-enum { ST_PARSE, ST_DECODE, ST_AGG_WIDE, ST_AGG_NARROW, ST__COUNT };
+enum { ST_PARSE, ST_DECODE, ST_AGG_WIDE, ST_AGG_WIDE_DEDUPE, ST_AGG_NARROW, ST__COUNT };
 
-static const char *const stage_keys[ST__COUNT] = {"parse", "decode", "agg100k", "agg2k"};
+static const char *const stage_keys[ST__COUNT] = {"parse", "decode", "agg100k", "agg100k-dd",
+                                                  "agg2k"};
 static const char *const stage_names[ST__COUNT] = {
     [ST_PARSE] = "cJSON parse only",
     [ST_DECODE] = "decode only",
     [ST_AGG_WIDE] = "decode + aggregate, 100k x 5",
+    [ST_AGG_WIDE_DEDUPE] = "  the same, events.dedupe on",
     [ST_AGG_NARROW] = "decode + aggregate, 2k x 5",
 };
 
+
 #define WIDE_CUSTOMERS   100000u
 #define NARROW_CUSTOMERS 2000u
+
+/* With --stage S: S, and parse as the baseline (and agg100k for
+ * agg100k-dd, to compare with). */
+static bool stage_runs(int st, int only)
+{
+    return only < 0 || st == ST_PARSE || st == only ||
+           (only == ST_AGG_WIDE_DEDUPE && st == ST_AGG_WIDE);
+}
 
 static void print_load(const char *when)
 {
@@ -345,7 +370,7 @@ int bench_decode_main(int argc, char **argv)
     for (int r = 0; r < runs; r++) {
         printf("  run %d (M events/s, wall):", r + 1);
         for (int st = 0; st < ST__COUNT; st++) {
-            if (only >= 0 && st != ST_PARSE && st != only)
+            if (!stage_runs(st, only))
                 continue;
             rate_t rt;
             switch (st) {
@@ -357,10 +382,12 @@ int bench_decode_main(int argc, char **argv)
                 rejected += rej;
                 break;
             case ST_AGG_WIDE:
-                rt = run_decode_aggregate(dec, &wide, WIDE_CUSTOMERS, &keys[st]);
+            case ST_AGG_WIDE_DEDUPE:
+                rt = run_decode_aggregate(dec, &wide, WIDE_CUSTOMERS, st == ST_AGG_WIDE_DEDUPE,
+                                          &keys[st]);
                 break;
             default:
-                rt = run_decode_aggregate(dec, &narrow, NARROW_CUSTOMERS, &keys[st]);
+                rt = run_decode_aggregate(dec, &narrow, NARROW_CUSTOMERS, false, &keys[st]);
                 break;
             }
             wall[st][r] = rt.wall;
@@ -373,7 +400,7 @@ int bench_decode_main(int argc, char **argv)
     printf("%-29s %21s %15s %17s\n", "stage (M events/s)", "wall: median   best", "median/parse",
            "cpu-time median");
     for (int st = 0; st < ST__COUNT; st++) {
-        if (only >= 0 && st != ST_PARSE && st != only)
+        if (!stage_runs(st, only))
             continue;
         double best = mtr_bench_best(wall[st], (size_t)runs);
         double med = mtr_bench_median(wall[st], (size_t)runs);
@@ -388,6 +415,10 @@ int bench_decode_main(int argc, char **argv)
             printf("  %zu keys", keys[st]);
         printf("\n");
     }
+    if (stage_runs(ST_AGG_WIDE_DEDUPE, only))
+        printf("events.dedupe on/off, 100k x 5: %.0f%% of the rate (medians)\n",
+               100.0 * mtr_bench_median(wall[ST_AGG_WIDE_DEDUPE], (size_t)runs) /
+                   mtr_bench_median(wall[ST_AGG_WIDE], (size_t)runs));
     printf("target: decode + aggregate >= 1.5 M events/s per core\n");
     print_load("after");
     printf("rejected: %zu, peak RSS %ld KiB\n", rejected, mtr_bench_peak_rss_kb());

@@ -21,6 +21,9 @@ static void watch_scrape(void *ctx)
     mtr_metric_counter_set(w->messages, 0, st.messages);
     mtr_metric_counter_set(w->counted, 0, st.counted);
     mtr_metric_counter_set(w->replayed, 0, st.replayed);
+    mtr_metric_counter_set(w->duplicates, 0, st.duplicates);
+    mtr_metric_counter_set(w->unchecked, 0, st.dedupe_unchecked);
+    mtr_metric_counter_set(w->budget_reached, 0, st.dedupe_budget_reached);
     for (int r = 1; r < MTR_EVENT_REASON__COUNT; r++)
         mtr_metric_counter_set(w->rejected, (size_t)r - 1, st.rejected_by_reason[r]);
     mtr_metric_counter_set(w->closes, 0, st.closes);
@@ -104,6 +107,19 @@ static mtr_err_t watch_register(run_watch_t *w, mtr_metrics_t *m, char *errstr, 
           "Events skipped because a closed hour already counted them (replay after a restart "
           "or rebalance).",
           C}},
+        {&w->duplicates,
+         {"meterd_events_duplicate_total",
+          "Events dropped by events.dedupe: their id was already counted in the same "
+          "(partition, customer, dimension, hour).",
+          C}},
+        {&w->unchecked,
+         {"meterd_events_dedupe_unchecked_total",
+          "Events counted without a duplicate check: their (partition, hour) had reached "
+          "events.dedupe.max_ids_per_hour.",
+          C}},
+        {&w->budget_reached,
+         {"meterd_dedupe_budget_reached_total",
+          "(partition, hour)s that reached events.dedupe.max_ids_per_hour.", C}},
         {&w->rejected,
          {"meterd_events_rejected_total",
           "Invalid events, by reason; they go to the dead-letter topic.", C, "reason", w->reasons,

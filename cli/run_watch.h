@@ -31,9 +31,9 @@ typedef struct run_watch {
     mtr_emit_sender_t *sender; /* NULL with --no-send; outlives the server */
     const char *ledger_path;
 
-    mtr_metric_t *build_info, *messages, *counted, *replayed, *rejected, *closes, *written,
-        *commit_failures, *split, *partitions, *passes, *sent, *outcomes, *requeued, *ledger_errors,
-        *failures, *last_pass;
+    mtr_metric_t *build_info, *messages, *counted, *replayed, *duplicates, *unchecked,
+        *budget_reached, *rejected, *closes, *written, *commit_failures, *split, *partitions,
+        *passes, *sent, *outcomes, *requeued, *ledger_errors, *failures, *last_pass;
     const char *reasons[MTR_EVENT_REASON__COUNT - 1]; /* every reason but OK */
     char outcome_names[MTR_EMIT_DEFERRED + 1][32];
     const char *outcomes_v[MTR_EMIT_DEFERRED + 1];

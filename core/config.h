@@ -88,7 +88,9 @@ typedef struct mtr_config {
         char *tags_field;
         char *license_arn_field;
         char *product_code_field;
-        size_t max_message_bytes; /* larger messages are rejected */
+        size_t max_message_bytes;       /* larger messages are rejected */
+        bool dedupe;                    /* drop repeated event ids (README, Duplicate events) */
+        size_t dedupe_max_ids_per_hour; /* per (partition, hour); past it: not checked */
     } events;
     struct {
         int64_t lateness_ms;

@@ -262,6 +262,13 @@ static const mtr_conf_prop_t root_props[] = {
     {"events", "max_message_bytes", MTR_CONF_INT, "1048576", .min = 1024, .max = 67108864,
      FIELD(mtr_config_t, events.max_message_bytes),
      .desc = "Larger Kafka messages go to the dead-letter topic."},
+    {"events", "dedupe", MTR_CONF_BOOL, "false", FIELD(mtr_config_t, events.dedupe),
+     .desc = "Drop an event whose id (CloudEvents: id and source) was already seen for the same "
+             "customer, dimension and hour in the same partition."},
+    {"events", "dedupe.max_ids_per_hour", MTR_CONF_INT, "1500000", .min = 1, .max = 1e9,
+     FIELD(mtr_config_t, events.dedupe_max_ids_per_hour),
+     .desc = "Event ids kept per partition and hour (about 11 to 22 bytes each); past it that "
+             "hour is not deduplicated."},
 
     {"window", "lateness", MTR_CONF_DURATION, S("5m"), .min = 0, .max = 24 * MS_H,
      FIELD(mtr_config_t, window.lateness_ms),

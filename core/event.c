@@ -256,13 +256,15 @@ static mtr_event_reason_t decode_fields(evt_ctx_t *ctx, const evt_slots_t *s, co
         (r = decode_quantity(ctx, s, data_raw, out)) != MTR_EVENT_OK ||
         (r = decode_time(ctx, s, out)) != MTR_EVENT_OK)
         return r;
-    out->id = (mtr_event_str_t){NULL, 0};
+    out->id = out->source = (mtr_event_str_t){NULL, 0};
     if (!is_absent(s->ev[EF_ID])) {
         if ((r = evt_id(ctx, s->ev[EF_ID], ctx->dec->field_labels[EF_ID], &out->id)) !=
             MTR_EVENT_OK)
             return r;
     } else if (ctx->ce[CE_ID].ptr) {
+        /* A CloudEvent is identified by id and source together. */
         out->id = ctx->ce[CE_ID];
+        out->source = ctx->ce[CE_SOURCE];
     }
     if ((r = evt_license_arn(ctx, s->ev[EF_LICENSE_ARN], &out->license_arn)) != MTR_EVENT_OK)
         return r;

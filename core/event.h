@@ -91,6 +91,7 @@ typedef struct mtr_event {
     int64_t time_ms;               /* event time, Unix epoch ms (UTC) */
     bool time_from_kafka;          /* the event had none: message timestamp */
     mtr_event_str_t id;            /* empty when the event has none */
+    mtr_event_str_t source;        /* CloudEvents source when id is the CloudEvents id */
     mtr_event_str_t license_arn;   /* empty when the event has none */
     size_t n_tags;
     mtr_event_tag_t tags[MTR_EVENT_MAX_TAGS];

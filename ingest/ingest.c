@@ -128,6 +128,9 @@ void mtr_ingest_get_stats(mtr_ingest_t *ing, mtr_ingest_stats_t *out)
         out->counted += s->counted;
         out->replayed += s->replayed;
         out->rejected += s->rejected;
+        out->duplicates += s->duplicates;
+        out->dedupe_unchecked += s->unchecked;
+        out->dedupe_budget_reached += s->budget_reached;
         for (int r = 0; r < MTR_EVENT_REASON__COUNT && r < 32; r++)
             out->rejected_by_reason[r] += s->rejected_by_reason[r];
     }

@@ -45,7 +45,10 @@ typedef struct mtr_ingest_stats {
     uint64_t records_written; /* contributions written to the ledger */
     uint64_t commit_failures;
     uint64_t customers_split; /* (customer, hour)s seen in two partitions */
-    int partitions;           /* owned now */
+    uint64_t duplicates;      /* events.dedupe: copies dropped */
+    uint64_t dedupe_unchecked;
+    uint64_t dedupe_budget_reached;
+    int partitions; /* owned now */
 } mtr_ingest_stats_t;
 
 /* Creates the consumer, workers and dead-letter producer. The ledger is

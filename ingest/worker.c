@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -25,7 +26,7 @@ typedef struct pending {
     size_t used;
     /* Counted here and published once per consume batch, so the per-event
      * path does no atomic read-modify-write. */
-    uint64_t messages, counted, replayed;
+    uint64_t messages, counted, replayed, duplicates, unchecked, budget_reached;
 } pending_t;
 
 static mtr_log_limiter_t kafka_error_limiter = MTR_LOG_LIMITER_INIT(10, 10000);
@@ -98,6 +99,45 @@ static void reject(mtr_ingest_worker_t *w, mtr_ingest_slot_t *slot, const rd_kaf
     mtr_agg_partition_skip_message(&slot->window, msg->offset);
 }
 
+/* events.dedupe: true for a copy of an event this (partition, hour) has
+ * already counted. Only events of their own, open hour are checked: a late
+ * event's original may lie before the committed offset, where a replay
+ * cannot see it, so checking it would decide differently after a restart. */
+static bool is_repeat(mtr_ingest_worker_t *w, pending_t *p, mtr_ingest_slot_t *slot,
+                      const mtr_event_t *ev, int64_t hour_ms)
+{
+    if (!ev->id.len || hour_ms != mtr_hour_floor_ms(ev->time_ms))
+        return false;
+    uint64_t h = mtr_agg_dedupe_hash(ev->product, ev->dimension, ev->customer.ptr, ev->customer.len,
+                                     ev->id.ptr, ev->id.len, ev->source.ptr, ev->source.len);
+    size_t budget = w->config->events.dedupe_max_ids_per_hour;
+    switch (mtr_agg_shard_check_id(slot->hours, hour_ms, h, budget)) {
+    case MTR_AGG_REPEAT:
+        p->duplicates++;
+        return true;
+    case MTR_AGG_UNCHECKED:
+        p->unchecked++;
+        return false;
+    case MTR_AGG_BUDGET: {
+        p->budget_reached++;
+        p->unchecked++;
+        time_t start = (time_t)(hour_ms / 1000);
+        struct tm tm;
+        char hour[32];
+        strftime(hour, sizeof hour, "%Y-%m-%dT%H:00Z", gmtime_r(&start, &tm));
+        mtr_warn("ingest",
+                 "%s[%" PRId32 "] hour %s: events.\"dedupe.max_ids_per_hour\" (%zu) reached; "
+                 "the rest of this hour is counted without a duplicate check (raise the "
+                 "budget, about 11 bytes an id, or spread the events over more partitions)",
+                 slot->topic, slot->partition, hour, budget);
+        return false;
+    }
+    case MTR_AGG_FIRST:
+    default:
+        return false;
+    }
+}
+
 static void handle_message(mtr_ingest_worker_t *w, pending_t *p, mtr_ingest_slot_t **cached,
                            rd_kafka_message_t *msg)
 {
@@ -150,6 +190,8 @@ static void handle_message(mtr_ingest_worker_t *w, pending_t *p, mtr_ingest_slot
         p->replayed++;
         return;
     }
+    if (w->config->events.dedupe && is_repeat(w, p, slot, &ev, hour_ms))
+        return;
     slot->events++;
     p->counted++;
     add_update(w, p, slot, &ev, hour_ms);
@@ -160,7 +202,11 @@ static void publish_counts(mtr_ingest_worker_t *w, pending_t *p)
     atomic_fetch_add_explicit(&w->stats.messages, p->messages, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->stats.counted, p->counted, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->stats.replayed, p->replayed, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->stats.duplicates, p->duplicates, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->stats.unchecked, p->unchecked, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->stats.budget_reached, p->budget_reached, memory_order_relaxed);
     p->messages = p->counted = p->replayed = 0;
+    p->duplicates = p->unchecked = p->budget_reached = 0;
 }
 
 static void park_here(mtr_ingest_worker_t *w)

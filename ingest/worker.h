@@ -50,6 +50,9 @@ typedef struct mtr_ingest_worker_stats {
     _Atomic uint64_t replayed;
     _Atomic uint64_t rejected;
     _Atomic uint64_t rejected_by_reason[MTR_EVENT_REASON__COUNT];
+    _Atomic uint64_t duplicates;     /* dropped by events.dedupe */
+    _Atomic uint64_t unchecked;      /* counted without a check: budget reached */
+    _Atomic uint64_t budget_reached; /* (partition, hour)s that reached it */
 } mtr_ingest_worker_stats_t;
 
 typedef struct mtr_ingest_worker {

@@ -91,9 +91,9 @@ class Emulator:
     is read from its log. Registered with the harness so that it is stopped
     and its log printed on failure."""
 
-    def __init__(self, h, config_path, faults=()):
+    def __init__(self, h, config_path, faults=(), name="emulator"):
         self.h = h
-        self.log_path = h.path("emulator.log")
+        self.log_path = h.path(name + ".log")
         h.logs.append(self.log_path)
         self.log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen(

@@ -476,6 +476,26 @@ static void test_binary_mode_strings_do_not_point_into_the_kafka_message(void **
     memset(id, 'X', 4);
     assert_true(str_eq(ev.customer, "cust-7"));
     assert_true(str_eq(ev.id, "b-42"));
+    assert_true(str_eq(ev.source, "/s"));
+}
+
+/* events.dedupe identifies a CloudEvent by id and source; a plain event
+ * by its id alone. */
+static void test_the_source_goes_with_a_cloudevents_id_only(void **state)
+{
+    fixture_t *f = *state;
+    const char *ce = "{" CE_ATTRS "\"type\":\"com.example.api.call\",\"subject\":\"cust-1\","
+                     "\"time\":\"" T "\",\"data\":{\"quantity\":1}}";
+    mtr_event_t ev;
+    assert_int_equal(mtr_event_decode(f->dec[0], ce, strlen(ce), NULL, &ev, NULL, 0), MTR_EVENT_OK);
+    assert_int_equal(ev.format, MTR_EVENT_FORMAT_CE_STRUCTURED);
+    assert_true(str_eq(ev.id, "ce-1"));
+    assert_true(str_eq(ev.source, "/svc"));
+    const char *plain = EVQ("\"id\":\"e-1\"");
+    assert_int_equal(mtr_event_decode(f->dec[0], plain, strlen(plain), NULL, &ev, NULL, 0),
+                     MTR_EVENT_OK);
+    assert_true(str_eq(ev.id, "e-1"));
+    assert_int_equal(ev.source.len, 0);
 }
 
 static void test_rejection_message_names_field_value_and_fix(void **state)
@@ -645,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_every_table_case_gets_its_reason),
         cmocka_unit_test(test_decoded_strings_are_exact_bytes_with_lengths),
         cmocka_unit_test(test_binary_mode_strings_do_not_point_into_the_kafka_message),
+        cmocka_unit_test(test_the_source_goes_with_a_cloudevents_id_only),
         cmocka_unit_test(test_rejection_message_names_field_value_and_fix),
         cmocka_unit_test(test_reason_names_are_unique_snake_case),
         cmocka_unit_test(test_value_need_not_be_nul_terminated),
