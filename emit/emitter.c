@@ -48,7 +48,6 @@ typedef struct job {
     bool in_flight;
 } job_t;
 
-/* The state of one mtr_emitter_send() call. */
 /* Records a send leaves waiting for a later one, told once per send with
  * the first reason rather than once per record. */
 typedef struct waiting {
@@ -56,6 +55,7 @@ typedef struct waiting {
     char reason[400];
 } waiting_t;
 
+/* The state of one mtr_emitter_send() call. */
 typedef struct run {
     mtr_emitter_t *em;
     const mtr_record_t *records;
