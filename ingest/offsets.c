@@ -152,8 +152,7 @@ static void read_members(rd_kafka_t *rk, int timeout_ms, mtr_offsets_t *out)
     rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, err, sizeof err);
     const char *groups[] = {out->group};
     rd_kafka_DescribeConsumerGroups(rk, groups, 1, opts, q);
-    /* The result, past any other event on the queue: one left behind
-     * would hold the client and keep rd_kafka_destroy waiting. */
+    /* The result, past any other event the queue may carry. */
     rd_kafka_event_t *ev;
     const rd_kafka_DescribeConsumerGroups_result_t *res = NULL;
     while ((ev = rd_kafka_queue_poll(q, timeout_ms + 1000)) &&
