@@ -288,7 +288,6 @@ static const char *const stage_names[ST__COUNT] = {
     [ST_AGG_NARROW] = "decode + aggregate, 2k x 5",
 };
 
-
 #define WIDE_CUSTOMERS   100000u
 #define NARROW_CUSTOMERS 2000u
 
