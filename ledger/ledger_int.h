@@ -94,6 +94,14 @@ struct mtr_ledger {
     int lock_fd;        /* the held "<path>.lock" (ledger_lock.c); -1: none */
 };
 
+/* Sums and counts add up in memory (close, roll-back); max and latest are
+ * combined by SQL from every contribution of the record (ledger.h,
+ * Combining; LS_REC_RECOMBINE). */
+static inline bool ledger_combines_in_sql(mtr_aggregation_t a)
+{
+    return a == MTR_AGG_MAX || a == MTR_AGG_LATEST;
+}
+
 /* Takes the file's one-writer lock (mtr_ledger_options_t.lock), or fails
  * with MTR_ERR_STATE naming the process that holds it. */
 mtr_err_t ledger_lock(mtr_ledger_t *l, char *errstr, size_t errstr_size);

@@ -289,13 +289,6 @@ static mtr_err_t find_records(place_t *p, char *errstr, size_t errstr_size)
     return rc == SQLITE_DONE ? MTR_OK : ledger_db_err(p->l, errstr, errstr_size, "reading records");
 }
 
-/* Sums and counts add up in memory; max and latest are combined by the
- * ledger from every contribution of the record (LS_REC_RECOMBINE). */
-static bool combines_in_sql(mtr_aggregation_t a)
-{
-    return a == MTR_AGG_MAX || a == MTR_AGG_LATEST;
-}
-
 /* The record after r's hour, read from the ledger the first time. */
 static mtr_err_t next_hour(place_t *p, size_t *r, char *errstr, size_t errstr_size)
 {
@@ -333,7 +326,7 @@ static mtr_err_t assign(place_t *p, char *errstr, size_t errstr_size)
                                    "customer %s dimension %s",
                                    (long long)c->hour_ms, c->key.customer, c->key.dimension);
             prec_t *x = &p->recs[r];
-            bool sums = !combines_in_sql(c->aggregation);
+            bool sums = !ledger_combines_in_sql(c->aggregation);
             if (!x->id) {
                 *x = (prec_t){.key = x->key,
                               .hour_ms = x->hour_ms,

@@ -168,7 +168,7 @@ static mtr_err_t roll_back_part(mtr_ledger_t *l, int64_t close_id, const char *t
                               "ledger: record %lld holds an unconfirmed contribution but is %s",
                               (long long)r.id, mtr_ledger_status_name(r.status));
         int64_t left = r.quantity_micro - amounts.ids[i];
-        bool sums = r.aggregation != MTR_AGG_MAX && r.aggregation != MTR_AGG_LATEST;
+        bool sums = !ledger_combines_in_sql(r.aggregation);
         mtr_ledger_record_clear(&r);
         if (err)
             break;
