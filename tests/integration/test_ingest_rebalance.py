@@ -54,6 +54,15 @@ def wait_balanced(live, what):
     H.log("%s: %s" % (what, {i.name: sorted(o) for i, o in zip(live, owned)}))
 
 
+def wait_closed_something(inst):
+    """Waits until `inst` has a confirmed close with records in it, so that
+    the partitions it hands on carry a close log it wrote. A fixed sleep
+    would leave that to the machine's speed."""
+    H.wait_until(lambda: H.LedgerView(inst.ledger).sendable() or None, 90,
+                 "instance %s to close an hour" % inst.name,
+                 detail=lambda: sorted(inst.assigned()))
+
+
 def main(h):
     hours = H.Hours()
     mock = h.mock()
@@ -73,11 +82,13 @@ def main(h):
     prod.hour = hours.ago(4)
     b = start("b", hours.ago(4))
     wait_balanced([a, b], "2 instances")
-    time.sleep(3)
+    wait_closed_something(b)
+    time.sleep(1)
     prod.hour = hours.ago(3)
     c = start("c", hours.ago(3))
     wait_balanced([a, b, c], "3 instances")
-    time.sleep(4)
+    wait_closed_something(c)
+    time.sleep(1)
     prod.hour = hours.ago(2)
     c.term()
     wait_balanced([a, b], "back to 2 (SIGTERM)")
