@@ -8,7 +8,7 @@
 
 #include "cli/cmd.h"
 #include "cli/rows.h"
-#include "core/civil.h"
+#include "cli/times.h"
 #include "core/config.h"
 #include "core/mem.h"
 #include "core/quantity.h"
@@ -56,70 +56,6 @@ static void usage(FILE *out)
                  "in_flight, accepted, duplicate, not_subscribed, parked, stale_moved.\n");
 }
 
-/* RFC 3339, or a UTC prefix: YYYY-MM-DD, YYYY-MM-DDTHH, YYYY-MM-DDTHH:MM.
- * *start is the first millisecond, *end the last one the text covers. */
-static bool parse_time(const char *s, int64_t *start, int64_t *end)
-{
-    int y, mo, d, h = 0, mi = 0, sec = 0;
-    size_t len = strlen(s);
-    if (len < 10 || !mtr_civil_digits(s, 4, &y) || s[4] != '-' ||
-        !mtr_civil_digits(s + 5, 2, &mo) || s[7] != '-' || !mtr_civil_digits(s + 8, 2, &d) ||
-        mo < 1 || mo > 12 || d < 1 || d > 31)
-        return false;
-    int64_t span = 24 * MTR_MS_PER_HOUR, frac_ms = 0, offset_ms = 0;
-    const char *p = s + 10;
-    if (*p == 'T' || *p == 't' || *p == ' ') {
-        if (!mtr_civil_digits(p + 1, 2, &h) || h > 23)
-            return false;
-        p += 3;
-        span = MTR_MS_PER_HOUR;
-        if (*p == ':') {
-            if (!mtr_civil_digits(p + 1, 2, &mi) || mi > 59)
-                return false;
-            p += 3;
-            span = 60000;
-            if (*p == ':') {
-                if (!mtr_civil_digits(p + 1, 2, &sec) || sec > 60)
-                    return false;
-                p += 3;
-                span = 1000;
-                if (*p == '.') {
-                    int64_t scale = 100;
-                    if (p[1] < '0' || p[1] > '9')
-                        return false;
-                    for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
-                        frac_ms += (*p - '0') * scale;
-                    span = 1;
-                }
-            }
-        }
-        if (*p == 'Z' || *p == 'z') {
-            p++;
-        } else if (*p == '+' || *p == '-') {
-            int oh, om;
-            if (!mtr_civil_digits(p + 1, 2, &oh) || p[3] != ':' ||
-                !mtr_civil_digits(p + 4, 2, &om) || oh > 23 || om > 59)
-                return false;
-            offset_ms = (oh * 60 + om) * 60000LL * (*p == '+' ? 1 : -1);
-            p += 6;
-        }
-    }
-    if (*p)
-        return false;
-    *start = (mtr_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) * 1000 + frac_ms -
-             offset_ms;
-    *end = *start + span - 1;
-    return true;
-}
-
-static void format_hour(int64_t ms, char *buf, size_t size)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static int collect(const mtr_ledger_record_t *r, void *opaque)
 {
     char **c = cli_rows_add(opaque);
@@ -128,7 +64,7 @@ static int collect(const mtr_ledger_record_t *r, void *opaque)
     cli_rows_set(c, COL_SCOPE, r->scope);
     cli_rows_set(c, COL_CUSTOMER, r->customer);
     cli_rows_set(c, COL_DIMENSION, r->dimension);
-    format_hour(r->hour_ms, buf, sizeof buf);
+    cli_format_hour(r->hour_ms, buf, sizeof buf);
     cli_rows_set(c, COL_HOUR, buf);
     mtr_quantity_format(r->quantity_micro, buf, sizeof buf);
     cli_rows_set(c, COL_USAGE, buf);
@@ -180,7 +116,7 @@ static int records_list(int argc, char **argv)
             }
             break;
         case 'f':
-            if (!parse_time(optarg, &f.hour_from_ms, &ignored)) {
+            if (!cli_parse_time(optarg, &f.hour_from_ms, &ignored)) {
                 fprintf(stderr,
                         "meterd records list: --from \"%s\" is not a time (RFC 3339, or "
                         "2026-11-26T10 for an hour)\n",
@@ -190,7 +126,7 @@ static int records_list(int argc, char **argv)
             f.hour_from_ms = mtr_hour_floor_ms(f.hour_from_ms);
             break;
         case 't':
-            if (!parse_time(optarg, &ignored, &f.hour_to_ms)) {
+            if (!cli_parse_time(optarg, &ignored, &f.hour_to_ms)) {
                 fprintf(stderr,
                         "meterd records list: --to \"%s\" is not a time (RFC 3339, or "
                         "2026-11-26T10 for an hour)\n",

@@ -15,6 +15,7 @@ static const struct command {
     {"run", cmd_run, "consume usage events and bill them (the daemon)"},
     {"records", cmd_records, "list ledger records (filters; table, CSV or JSON)"},
     {"offsets", cmd_offsets, "show the consumer group's offsets and meterd's close log"},
+    {"replay", cmd_replay, "recompute closed hours from the topic and diff them with the ledger"},
     {"config", cmd_config, "list the configuration properties or check a config file"},
     {"sigv4", cmd_sigv4, "print a stage of the SigV4 signature of a raw HTTP request"},
     {"emulator", cmd_emulator, "run the local AWS Marketplace Metering Service emulator"},

@@ -32,8 +32,8 @@ static void snapshot_scopes(mtr_ingest_t *ing, close_batch_t *b)
         b->scopes[i] = mtr_calloc(s->n_arns ? s->n_arns : 1, sizeof **b->scopes);
         for (size_t k = 0; k < s->n_arns; k++) {
             b->scopes[i][k].product = s->arns[k].product;
-            b->scopes[i][k].license_arn = mtr_ingest_pool_copy(&b->pool, s->arns[k].license_arn,
-                                                               strlen(s->arns[k].license_arn));
+            b->scopes[i][k].license_arn =
+                mtr_strpool_copy(&b->pool, s->arns[k].license_arn, strlen(s->arns[k].license_arn));
         }
     }
 }

@@ -7,20 +7,11 @@
 
 #include <stdint.h>
 
+#include "core/strpool.h"
 #include "ledger/ledger.h"
 #include "ingest/ingest_int.h"
 
 #define COMMIT_META_BYTES 1024
-
-/* NUL-terminated copies for the ledger call, freed together. */
-typedef struct pool_chunk {
-    struct pool_chunk *next;
-    size_t used, size;
-    char data[];
-} pool_chunk_t;
-
-/* Copies s[0..len) NUL-terminated into the pool. */
-char *mtr_ingest_pool_copy(pool_chunk_t **pool, const char *s, size_t len);
 
 typedef struct part_close {
     mtr_ingest_slot_t *slot;
@@ -42,7 +33,7 @@ typedef struct close_batch {
     size_t cap_tag_start;
     mtr_record_tag_t *tags; /* may move while growing: linked up by link_tags */
     size_t n_tags, cap_tags;
-    pool_chunk_t *pool;
+    mtr_strpool_t pool;          /* NUL-terminated copies for the ledger call */
     mtr_ingest_scope_t **scopes; /* per worker: snapshot of its scope table */
     size_t *n_scopes;
     int64_t first_hour, last_hour;

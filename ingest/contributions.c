@@ -13,33 +13,6 @@
 #include "core/tagset.h"
 #include "ingest/close_int.h"
 
-char *mtr_ingest_pool_copy(pool_chunk_t **pool, const char *s, size_t len)
-{
-    pool_chunk_t *c = *pool;
-    if (!c || c->size - c->used < len + 1) {
-        size_t size = len + 1 > 65536 ? len + 1 : 65536;
-        c = mtr_malloc(sizeof *c + size);
-        c->next = *pool;
-        c->used = 0;
-        c->size = size;
-        *pool = c;
-    }
-    char *dst = c->data + c->used;
-    memcpy(dst, s, len);
-    dst[len] = '\0';
-    c->used += len + 1;
-    return dst;
-}
-
-static void pool_free(pool_chunk_t *pool)
-{
-    while (pool) {
-        pool_chunk_t *next = pool->next;
-        mtr_free(pool);
-        pool = next;
-    }
-}
-
 /* One partition's share of a close. */
 
 static void add_contribution(close_batch_t *b, const mtr_ledger_contribution_t *c,
@@ -59,8 +32,8 @@ static void add_contribution(close_batch_t *b, const mtr_ledger_contribution_t *
     for (int i = 0; i < n; i++) {
         GROW(b->tags, b->n_tags, b->cap_tags);
         b->tags[b->n_tags++] =
-            (mtr_record_tag_t){mtr_ingest_pool_copy(&b->pool, views[i].key, views[i].key_len),
-                               mtr_ingest_pool_copy(&b->pool, views[i].value, views[i].value_len)};
+            (mtr_record_tag_t){mtr_strpool_copy(&b->pool, views[i].key, views[i].key_len),
+                               mtr_strpool_copy(&b->pool, views[i].value, views[i].value_len)};
     }
 }
 
@@ -124,7 +97,7 @@ static void table_contributions(mtr_ingest_t *ing, close_batch_t *b, const part_
                         scope.license_arn ? scope.license_arn : prod->product_code,
                         k.customer_is_account ? MTR_LEDGER_CUSTOMER_ACCOUNT
                                               : MTR_LEDGER_CUSTOMER_IDENTIFIER,
-                        mtr_ingest_pool_copy(&b->pool, k.customer, k.customer_len), dim->name},
+                        mtr_strpool_copy(&b->pool, k.customer, k.customer_len), dim->name},
                 .hour_ms = mtr_agg_table_hour(t),
                 .topic = p->slot->topic,
                 .partition = p->slot->partition,
@@ -218,5 +191,5 @@ void mtr_ingest_close_batch_free(mtr_ingest_t *ing, close_batch_t *b)
             mtr_free(b->scopes[i]);
     mtr_free(b->scopes);
     mtr_free(b->n_scopes);
-    pool_free(b->pool);
+    mtr_strpool_free(&b->pool);
 }

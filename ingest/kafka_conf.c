@@ -74,9 +74,29 @@ static mtr_err_t set(rd_kafka_conf_t *conf, const char *origin, const char *name
     return MTR_OK;
 }
 
+/* Who the configuration is for: which of kafka.properties apply. */
+typedef enum role {
+    ROLE_GROUP_MEMBER, /* every property */
+    ROLE_READER,       /* consumer properties, but none of the group's */
+    ROLE_PRODUCER      /* no consumer property */
+} role_t;
+
+static bool applies(role_t role, const char *name)
+{
+    switch (role) {
+    case ROLE_GROUP_MEMBER:
+        return true;
+    case ROLE_READER:
+        return strncmp(name, "group.", 6) != 0;
+    case ROLE_PRODUCER:
+    default:
+        return !consumer_only(name);
+    }
+}
+
 static mtr_err_t build(const mtr_config_t *config, const setting_t *defaults, size_t n_defaults,
-                       const setting_t *forced, size_t n_forced, int with_group,
-                       rd_kafka_conf_t **out, char *errstr, size_t errstr_size)
+                       const setting_t *forced, size_t n_forced, role_t role, rd_kafka_conf_t **out,
+                       char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     mtr_err_t err = MTR_OK;
@@ -85,11 +105,11 @@ static mtr_err_t build(const mtr_config_t *config, const setting_t *defaults, si
     if (!err)
         err = set(conf, "kafka.", "bootstrap.servers", config->kafka.bootstrap_servers, errstr,
                   errstr_size);
-    if (!err && with_group)
+    if (!err && role == ROLE_GROUP_MEMBER)
         err = set(conf, "kafka.", "group.id", config->kafka.group_id, errstr, errstr_size);
     for (size_t i = 0; i < config->kafka.n_properties && !err; i++) {
         const mtr_kv_t *kv = &config->kafka.properties[i];
-        if (!with_group && consumer_only(kv->key))
+        if (!applies(role, kv->key))
             continue;
         for (size_t f = 0; f < n_forced; f++)
             if (!strcmp(kv->key, forced[f].name) && strcmp(kv->value, forced[f].value)) {
@@ -118,14 +138,21 @@ mtr_err_t mtr_ingest_consumer_conf(const mtr_config_t *config, rd_kafka_conf_t *
                                    size_t errstr_size)
 {
     return build(config, consumer_defaults, N(consumer_defaults), consumer_forced,
-                 N(consumer_forced), 1, out, errstr, errstr_size);
+                 N(consumer_forced), ROLE_GROUP_MEMBER, out, errstr, errstr_size);
+}
+
+mtr_err_t mtr_ingest_reader_conf(const mtr_config_t *config, rd_kafka_conf_t **out, char *errstr,
+                                 size_t errstr_size)
+{
+    return build(config, consumer_defaults, N(consumer_defaults), consumer_forced,
+                 N(consumer_forced), ROLE_READER, out, errstr, errstr_size);
 }
 
 mtr_err_t mtr_ingest_producer_conf(const mtr_config_t *config, rd_kafka_conf_t **out, char *errstr,
                                    size_t errstr_size)
 {
     return build(config, producer_defaults, N(producer_defaults), producer_forced,
-                 N(producer_forced), 0, out, errstr, errstr_size);
+                 N(producer_forced), ROLE_PRODUCER, out, errstr, errstr_size);
 }
 
 void mtr_ingest_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)

@@ -17,6 +17,12 @@
 mtr_err_t mtr_ingest_consumer_conf(const mtr_config_t *config, rd_kafka_conf_t **out, char *errstr,
                                    size_t errstr_size);
 
+/* A consumer that is no group member (`meterd replay`): it assigns
+ * partitions itself and cannot commit, having no group.id. kafka.properties
+ * apply except group.* ones. */
+mtr_err_t mtr_ingest_reader_conf(const mtr_config_t *config, rd_kafka_conf_t **out, char *errstr,
+                                 size_t errstr_size);
+
 /* The same for the dead-letter producer (idempotent, acks=all). */
 mtr_err_t mtr_ingest_producer_conf(const mtr_config_t *config, rd_kafka_conf_t **out, char *errstr,
                                    size_t errstr_size);

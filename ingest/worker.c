@@ -8,12 +8,12 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/tagset.h"
+#include "ingest/message.h"
 
-#define CONSUME_BATCH     512
-#define CONSUME_WAIT_MS   100
-#define UPDATE_BATCH      256
-#define SCRATCH_BYTES     (256 * 1024)
-#define MAX_EVENT_HEADERS 32
+#define CONSUME_BATCH   512
+#define CONSUME_WAIT_MS 100
+#define UPDATE_BATCH    256
+#define SCRATCH_BYTES   (256 * 1024)
 
 /* Updates waiting to be applied to one slot's tables. Customer and tag bytes
  * are copied into scratch because the decoder reuses its memory per event. */
@@ -58,21 +58,12 @@ static void add_update(mtr_ingest_worker_t *w, pending_t *p, mtr_ingest_slot_t *
     mtr_agg_update_t *u = &p->updates[p->n];
     p->hours[p->n] = hour_ms;
     p->n++;
+    mtr_ingest_update_of(
+        ev, mtr_ingest_scopes_id(&w->scopes, ev->product, ev->license_arn.ptr, ev->license_arn.len),
+        slot->partition, u);
     u->customer = keep(p, ev->customer.ptr, ev->customer.len);
-    u->customer_len = (uint16_t)ev->customer.len;
-    u->customer_is_account = ev->is_account_id;
-    u->quantity = ev->quantity;
-    u->time_ms = ev->time_ms;
-    u->scope =
-        mtr_ingest_scopes_id(&w->scopes, ev->product, ev->license_arn.ptr, ev->license_arn.len);
-    u->partition = slot->partition;
-    u->dimension = (uint16_t)ev->dimension;
-    u->aggregation = (uint8_t)ev->aggregation;
-    if (ev->n_tags == 0) {
-        u->tagset = NULL;
-        u->tagset_len = 0;
+    if (ev->n_tags == 0)
         return;
-    }
     mtr_tag_view_t tags[MTR_EVENT_MAX_TAGS];
     for (size_t i = 0; i < ev->n_tags; i++)
         tags[i] = (mtr_tag_view_t){ev->tags[i].key.ptr, ev->tags[i].key.len, ev->tags[i].value.ptr,
@@ -100,16 +91,13 @@ static void reject(mtr_ingest_worker_t *w, mtr_ingest_slot_t *slot, const rd_kaf
 }
 
 /* events.dedupe: true for a copy of an event this (partition, hour) has
- * already counted. Only events of their own, open hour are checked: a late
- * event's original may lie before the committed offset, where a replay
- * cannot see it, so checking it would decide differently after a restart. */
+ * already counted (which events are checked: ingest/message.h). */
 static bool is_repeat(mtr_ingest_worker_t *w, pending_t *p, mtr_ingest_slot_t *slot,
                       const mtr_event_t *ev, int64_t hour_ms)
 {
-    if (!ev->id.len || hour_ms != mtr_hour_floor_ms(ev->time_ms))
+    uint64_t h;
+    if (!mtr_ingest_dedupe_identity(ev, hour_ms, &h))
         return false;
-    uint64_t h = mtr_agg_dedupe_hash(ev->product, ev->dimension, ev->customer.ptr, ev->customer.len,
-                                     ev->id.ptr, ev->id.len, ev->source.ptr, ev->source.len);
     size_t budget = w->config->events.dedupe_max_ids_per_hour;
     switch (mtr_agg_shard_check_id(slot->hours, hour_ms, h, budget)) {
     case MTR_AGG_REPEAT:
@@ -159,26 +147,9 @@ static void handle_message(mtr_ingest_worker_t *w, pending_t *p, mtr_ingest_slot
         return;
     p->messages++;
 
-    mtr_event_header_t headers[MAX_EVENT_HEADERS];
-    mtr_event_kafka_meta_t meta = {.timestamp_ms = rd_kafka_message_timestamp(msg, NULL)};
-    rd_kafka_headers_t *hdrs;
-    if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        const char *name;
-        const void *value;
-        size_t size;
-        while (meta.n_headers < MAX_EVENT_HEADERS &&
-               rd_kafka_header_get_all(hdrs, meta.n_headers, &name, &value, &size) ==
-                   RD_KAFKA_RESP_ERR_NO_ERROR) {
-            headers[meta.n_headers] = (mtr_event_header_t){name, value, size};
-            meta.n_headers++;
-        }
-        meta.headers = headers;
-    }
-
     mtr_event_t ev;
     char why[512];
-    mtr_event_reason_t reason =
-        mtr_event_decode(w->decoder, msg->payload, msg->len, &meta, &ev, why, sizeof why);
+    mtr_event_reason_t reason = mtr_ingest_decode_message(w->decoder, msg, &ev, why, sizeof why);
     if (reason != MTR_EVENT_OK) {
         reject(w, slot, msg, reason, why);
         return;

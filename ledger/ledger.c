@@ -88,6 +88,17 @@ static const char *const migrations[MTR_LEDGER_SCHEMA_VERSION] = {
     "ALTER TABLE contributions ADD COLUMN aggregation INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE contributions ADD COLUMN event_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE records ADD COLUMN aggregation INTEGER NOT NULL DEFAULT 0;",
+    /* 2 -> 3: corrections (ledger_audit.h). A run bills the positive
+     * differences a replay found, each as a correction of its source hour,
+     * through a close of its own; contributions of aggregation 4 are such
+     * units. */
+    "CREATE TABLE correction_runs(id INTEGER PRIMARY KEY, close_id INTEGER NOT NULL,"
+    " description TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE TABLE corrections(id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL,"
+    " key_id INTEGER NOT NULL, source_hour_ms INTEGER NOT NULL,"
+    " quantity_micro INTEGER NOT NULL, record_id INTEGER NOT NULL);"
+    "CREATE INDEX corrections_key ON corrections(key_id, source_hour_ms);"
+    "CREATE INDEX corrections_record ON corrections(record_id);",
 };
 
 static const char *const status_names[MTR_LEDGER_STATUS__COUNT] = {

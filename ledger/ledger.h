@@ -185,7 +185,7 @@ void mtr_ledger_free(mtr_ledger_t *ledger);
 const char *mtr_ledger_writer_id(const mtr_ledger_t *ledger);
 
 /* The schema version this build writes. */
-#define MTR_LEDGER_SCHEMA_VERSION 2
+#define MTR_LEDGER_SCHEMA_VERSION 3
 
 /* ---- close side (the thread that closes windows) ---- */
 
@@ -206,6 +206,10 @@ typedef struct mtr_ledger_contribution {
      * zero is sum. For latest, time_ms is the event time of the value. */
     mtr_aggregation_t aggregation;
     int64_t time_ms;
+    /* Units billed as a correction of earlier hours (ledger_audit.h): they
+     * add to the record whatever its aggregation, and leave its rules
+     * (aggregation, rounding) as they are. */
+    bool correction;
 } mtr_ledger_contribution_t;
 
 typedef struct mtr_ledger_close_entry {

@@ -250,6 +250,33 @@ static mtr_err_t place_all(mtr_ledger_t *l, int64_t close_id, const mtr_ledger_c
     return err;
 }
 
+mtr_err_t ledger_write_close(mtr_ledger_t *l, const mtr_ledger_close_t *close, int64_t *close_id,
+                             char *errstr, size_t errstr_size)
+{
+    if (close->n_checkpoints == 0)
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_INVALID_ARG,
+                           "ledger close: no partition checkpoint; a close names its partitions");
+    sqlite3_stmt *st = ledger_stmt(l, LS_CLOSE_INSERT, errstr, errstr_size);
+    if (!st)
+        return MTR_ERR_DB;
+    /* One time for the whole close: its rows were all written at once. */
+    int64_t now = ledger_now(l);
+    sqlite3_bind_int64(st, 1, now);
+    mtr_err_t err = ledger_step_done(l, st, errstr, errstr_size, "writing a close");
+    if (err)
+        return err;
+    int64_t id = sqlite3_last_insert_rowid(l->db);
+    for (size_t i = 0; i < close->n_checkpoints && !err; i++)
+        err = write_part(l, id, &close->checkpoints[i], errstr, errstr_size);
+    for (size_t i = 0; i < close->n_entries && !err; i++)
+        err = write_entry(l, id, close, &close->entries[i], errstr, errstr_size);
+    if (!err)
+        err = place_all(l, id, close, now, errstr, errstr_size);
+    if (!err)
+        *close_id = id;
+    return err;
+}
+
 mtr_err_t mtr_ledger_close(mtr_ledger_t *ledger, const mtr_ledger_close_t *close, int64_t *close_id,
                            char *errstr, size_t errstr_size)
 {
@@ -260,24 +287,8 @@ mtr_err_t mtr_ledger_close(mtr_ledger_t *ledger, const mtr_ledger_close_t *close
     mtr_err_t err = ledger_begin(l, errstr, errstr_size);
     if (err)
         return err;
-    sqlite3_stmt *st = ledger_stmt(l, LS_CLOSE_INSERT, errstr, errstr_size);
-    if (!st) {
-        err = MTR_ERR_DB;
-        goto fail;
-    }
-    /* One time for the whole close: its rows were all written at once. */
-    int64_t now = ledger_now(l);
-    sqlite3_bind_int64(st, 1, now);
-    if ((err = ledger_step_done(l, st, errstr, errstr_size, "writing a close")))
-        goto fail;
-    int64_t id = sqlite3_last_insert_rowid(l->db);
-    for (size_t i = 0; i < close->n_checkpoints; i++)
-        if ((err = write_part(l, id, &close->checkpoints[i], errstr, errstr_size)))
-            goto fail;
-    for (size_t i = 0; i < close->n_entries; i++)
-        if ((err = write_entry(l, id, close, &close->entries[i], errstr, errstr_size)))
-            goto fail;
-    if ((err = place_all(l, id, close, now, errstr, errstr_size)))
+    int64_t id;
+    if ((err = ledger_write_close(l, close, &id, errstr, errstr_size)))
         goto fail;
     MTR_FAULT("ledger.close.in_txn");
     if ((err = ledger_commit(l, errstr, errstr_size)))

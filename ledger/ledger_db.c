@@ -16,17 +16,21 @@
 #define REC_SHORT  "id, status, quantity_micro, aws_quantity, moved_in, attempts, hour_ms"
 #define PART_MATCH "close_id=?1 AND topic=?2 AND part=?3"
 _Static_assert(MTR_AGG_MAX == 2 && MTR_AGG_LATEST == 3, "RECOMBINED names aggregations by number");
+_Static_assert(LEDGER_AGG_CORRECTION == 4, "RECOMBINED names corrections by number");
 /* A record's usage from its contributions, by its aggregation (core/config.h:
- * 2 max, 3 latest, else a sum). Latest: the latest event time, then the
- * larger value, so the order partitions closed in does not matter. */
+ * 2 max, 3 latest, else a sum), plus any correction units (aggregation 4).
+ * Latest: the latest event time, then the larger value, so the order
+ * partitions closed in does not matter. */
 #define RECOMBINED                                                                                 \
     "COALESCE(CASE records.aggregation"                                                            \
     " WHEN 2 THEN (SELECT MAX(c.quantity_micro) FROM contributions c"                              \
-    "  WHERE c.record_id=records.id)"                                                              \
+    "  WHERE c.record_id=records.id AND c.aggregation<>4)"                                         \
     " WHEN 3 THEN (SELECT c.quantity_micro FROM contributions c WHERE c.record_id=records.id"      \
-    "  ORDER BY c.event_ms DESC, c.quantity_micro DESC LIMIT 1)"                                   \
-    " ELSE (SELECT SUM(c.quantity_micro) FROM contributions c WHERE c.record_id=records.id)"       \
-    " END, 0)"
+    "  AND c.aggregation<>4 ORDER BY c.event_ms DESC, c.quantity_micro DESC LIMIT 1)"              \
+    " ELSE (SELECT SUM(c.quantity_micro) FROM contributions c WHERE c.record_id=records.id"        \
+    "  AND c.aggregation<>4)"                                                                      \
+    " END, 0) + (SELECT COALESCE(SUM(c.quantity_micro), 0) FROM contributions c"                   \
+    "  WHERE c.record_id=records.id AND c.aggregation=4)"
 
 static const char *const stmt_sql[LS__COUNT] = {
     [LS_BEGIN] = "BEGIN IMMEDIATE",

@@ -97,6 +97,10 @@ struct mtr_ledger {
 /* Sums and counts add up in memory (close, roll-back); max and latest are
  * combined by SQL from every contribution of the record (ledger.h,
  * Combining; LS_REC_RECOMBINE). */
+/* The aggregation stored for a correction contribution (never a
+ * dimension's): RECOMBINED adds these to any record's combined usage. */
+#define LEDGER_AGG_CORRECTION 4
+
 static inline bool ledger_combines_in_sql(mtr_aggregation_t a)
 {
     return a == MTR_AGG_MAX || a == MTR_AGG_LATEST;
@@ -289,6 +293,9 @@ mtr_err_t ledger_set_checkpoint(mtr_ledger_t *l, const char *topic, int32_t part
 /* Marks one part confirmed and advances the checkpoint (never back). */
 mtr_err_t ledger_confirm_part(mtr_ledger_t *l, int64_t close_id, const char *topic,
                               int32_t partition, char *errstr, size_t errstr_size);
+/* mtr_ledger_close's writes, inside the caller's transaction. */
+mtr_err_t ledger_write_close(mtr_ledger_t *l, const mtr_ledger_close_t *close, int64_t *close_id,
+                             char *errstr, size_t errstr_size);
 /* Settles every record the close contributed to, exactly as
  * ledger_settle on each of them in the order the close first wrote them
  * would, with one query for all of them. */

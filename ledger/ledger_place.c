@@ -200,7 +200,7 @@ static void col_contrib(const void *rows, size_t i, int col, sqlite3_context *ct
                    0,
                    c->quantity_micro,
                    p->intended_of[i],
-                   (int64_t)c->aggregation,
+                   c->correction ? LEDGER_AGG_CORRECTION : (int64_t)c->aggregation,
                    c->time_ms};
     sqlite3_result_int64(ctx, v[col < 9 ? col : 0]);
 }
@@ -326,7 +326,7 @@ static mtr_err_t assign(place_t *p, char *errstr, size_t errstr_size)
                                    "customer %s dimension %s",
                                    (long long)c->hour_ms, c->key.customer, c->key.dimension);
             prec_t *x = &p->recs[r];
-            bool sums = !ledger_combines_in_sql(c->aggregation);
+            bool sums = c->correction || !ledger_combines_in_sql(c->aggregation);
             if (!x->id) {
                 *x = (prec_t){.key = x->key,
                               .hour_ms = x->hour_ms,
@@ -345,9 +345,12 @@ static mtr_err_t assign(place_t *p, char *errstr, size_t errstr_size)
                     return mtr_err_set(errstr, errstr_size, MTR_ERR_OVERFLOW,
                                        "ledger close: usage of customer %s dimension %s overflows",
                                        c->key.customer, c->key.dimension);
-                /* The newest contribution's rules win, as for a new record. */
-                x->rounding = c->rounding;
-                x->aggregation = c->aggregation;
+                /* The newest contribution's rules win, as for a new record;
+                 * a correction only adds units. */
+                if (!c->correction) {
+                    x->rounding = c->rounding;
+                    x->aggregation = c->aggregation;
+                }
                 x->recombine = x->recombine || !sums;
                 x->dirty = !x->is_new;
                 break;

@@ -403,6 +403,27 @@ def customer_name(i):
     return "cust-%03d" % i
 
 
+class OnePass:
+    """Values per key from events folded in event order, by the README's
+    aggregation rules: sum and count add, max keeps the largest, latest
+    the value of the latest event time (the larger value at a tie)."""
+
+    def __init__(self):
+        self.values = {}
+        self.latest_at = {}
+
+    def add(self, key, aggregation, quantity, ts_ms):
+        out = self.values
+        if aggregation == "sum":
+            out[key] = out.get(key, 0) + quantity
+        elif aggregation == "count":
+            out[key] = out.get(key, 0) + 1
+        elif aggregation == "max":
+            out[key] = max(out.get(key, quantity), quantity)
+        elif key not in out or (ts_ms, quantity) > (self.latest_at[key], out[key]):
+            out[key], self.latest_at[key] = quantity, ts_ms
+
+
 def event_json(customer, dimension, quantity, ts_ms, eid):
     """A usage event; quantity is a decimal string written as a JSON
     number, the timestamp is RFC 3339 with milliseconds."""

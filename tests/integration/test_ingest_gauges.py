@@ -55,19 +55,10 @@ def workload(rng, hours):
 def one_pass(events):
     """{(dimension, hour): units} from all events in event order."""
     agg = dict(DIMS)
-    out = {}
-    latest_at = {}
+    fold = H.OnePass()
     for _, d, q, ts in events:
-        key = (d, H.hour_floor(ts))
-        if agg[d] == "sum":
-            out[key] = out.get(key, 0) + q
-        elif agg[d] == "count":
-            out[key] = out.get(key, 0) + 1
-        elif agg[d] == "max":
-            out[key] = max(out.get(key, q), q)
-        elif key not in out or (ts, q) > (latest_at[key], out[key]):
-            out[key], latest_at[key] = q, ts
-    return out
+        fold.add((d, H.hour_floor(ts)), agg[d], q, ts)
+    return fold.values
 
 
 def accepted(em):

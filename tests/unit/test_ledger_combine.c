@@ -260,6 +260,8 @@ static void test_a_version_1_ledger_is_migrated(void **state)
                                   "ALTER TABLE contributions DROP COLUMN aggregation;"
                                   "ALTER TABLE contributions DROP COLUMN event_ms;"
                                   "ALTER TABLE records DROP COLUMN aggregation;"
+                                  "DROP TABLE correction_runs;" /* version 3 */
+                                  "DROP TABLE corrections;"
                                   "UPDATE schema_version SET version=1",
                                   NULL, NULL, NULL),
                      SQLITE_OK);

@@ -1,0 +1,485 @@
+/* `meterd replay --hours FROM..TO`: recompute closed hours from the topic
+ * with the current config and show the difference against the ledger (an
+ * audit when the config is the one that billed them). Reads the topic
+ * without joining the group; writes nothing. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cmd.h"
+#include "cli/progress.h"
+#include "cli/replay_fix.h"
+#include "cli/rows.h"
+#include "cli/times.h"
+#include "core/config.h"
+#include "core/mem.h"
+#include "core/quantity.h"
+#include "ingest/replay.h"
+#include "ledger/ledger.h"
+#include "ledger/ledger_audit.h"
+
+#define MAX_PARTITIONS 4096
+
+enum {
+    COL_SCOPE,
+    COL_CUSTOMER,
+    COL_DIMENSION,
+    COL_HOUR,
+    COL_AGGREGATION,
+    COL_BILLED,
+    COL_RECOMPUTED,
+    COL_CORRECTED,
+    COL_DIFFERENCE,
+    N_COLS
+};
+
+static const cli_col_t cols[N_COLS] = {
+    {"scope", CLI_TEXT},        {"customer", CLI_TEXT},    {"dimension", CLI_TEXT},
+    {"hour", CLI_TEXT},         {"aggregation", CLI_TEXT}, {"billed", CLI_NUMBER},
+    {"recomputed", CLI_NUMBER}, {"corrected", CLI_NUMBER}, {"difference", CLI_NUMBER},
+};
+
+enum {
+    P_PARTITION,
+    P_HOURS,
+    P_OFFSETS,
+    P_READ,
+    P_COUNTED,
+    P_INVALID,
+    P_DUPLICATES,
+    P_COVERAGE,
+    P_N
+};
+
+static const cli_col_t part_cols[P_N] = {
+    {"partition", CLI_TEXT},    {"hours", CLI_TEXT},     {"offsets", CLI_TEXT},
+    {"read", CLI_NUMBER},       {"counted", CLI_NUMBER}, {"invalid", CLI_NUMBER},
+    {"duplicates", CLI_NUMBER}, {"coverage", CLI_TEXT},
+};
+
+static const char *const aggregation_names[] = {"sum", "count", "max", "latest"};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: meterd replay --config FILE --hours FROM[..TO] [--partitions 0,3]\n"
+                 "         [--customer C] [--ledger PATH] [--all] [--format table|csv|json]\n"
+                 "         [--timeout DURATION] [--submit-corrections]\n\n"
+                 "Recomputes the closed hours FROM..TO (both included; RFC 3339 hours such as\n"
+                 "2026-11-26T10:00:00Z, or 2026-11-26T10) from the topic, with the config as it\n"
+                 "is now and the pipeline's own rules, and prints every (customer, dimension,\n"
+                 "hour) where it differs from what the ledger counted: billed, recomputed,\n"
+                 "difference (in units). With the config that billed the hours the difference\n"
+                 "is empty: an audit anyone can run. For each partition it reads exactly the\n"
+                 "offsets the ledger's close log says fed those hours, with a reader that\n"
+                 "joins no group and commits nothing, so a running meterd is not disturbed.\n"
+                 "A partition whose offsets were deleted by retention is reported as a gap.\n\n"
+                 "A dry run: nothing is billed unless --submit-corrections is given. Then every\n"
+                 "positive difference is billed as a correction of its hour, placed in the\n"
+                 "oldest unsent hour of that customer and dimension (or the current one) and\n"
+                 "sent by the running meterd like any record. Each difference already takes\n"
+                 "earlier corrections into account (the corrected column), so repeating a\n"
+                 "replay bills nothing more. Negative differences are never sent (AWS takes\n"
+                 "no negative usage): they are listed as over-billed.\n\n"
+                 "  --partitions   only these partitions (comma-separated)\n"
+                 "  --customer     only this customer\n"
+                 "  --ledger       the ledger to compare with (default: the config's)\n"
+                 "  --all          list matching rows too, not only differences\n"
+                 "  --timeout      the longest wait for Kafka (default 30s)\n"
+                 "  --submit-corrections  bill the positive differences (needs every compared\n"
+                 "                 partition read completely)\n\n"
+                 "Exit status: 0 no difference and every partition read completely; 3 a\n"
+                 "difference, or a partition not read completely; 1 an error; 2 bad usage.\n");
+}
+
+typedef struct replay_args {
+    const char *config_path, *ledger_path, *format, *customer, *hours_text;
+    int64_t from_ms, to_ms, timeout_ms;
+    int32_t partitions[MAX_PARTITIONS];
+    size_t n_partitions;
+    bool all, submit;
+} replay_args_t;
+
+/* "FROM..TO" or "FROM": whole hours. */
+static bool parse_hours(const char *text, int64_t *from_ms, int64_t *to_ms)
+{
+    const char *dots = strstr(text, "..");
+    char first[64];
+    size_t n = dots ? (size_t)(dots - text) : strlen(text);
+    if (n >= sizeof first)
+        return false;
+    memcpy(first, text, n);
+    first[n] = '\0';
+    int64_t a_start, a_end, b_start, b_end;
+    if (!cli_parse_time(first, &a_start, &a_end) ||
+        !cli_parse_time(dots ? dots + 2 : first, &b_start, &b_end))
+        return false;
+    if (a_start != mtr_hour_floor_ms(a_start) || b_start != mtr_hour_floor_ms(b_start))
+        return false;
+    *from_ms = a_start;
+    *to_ms = mtr_hour_floor_ms(b_end);
+    return true;
+}
+
+static bool parse_partitions(const char *text, int32_t *out, size_t *n)
+{
+    *n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > INT32_MAX || *n == MAX_PARTITIONS || (*end && *end != ','))
+            return false;
+        out[(*n)++] = (int32_t)v;
+        p = *end ? end + 1 : end;
+    }
+    return *n > 0;
+}
+
+static void set_quantity(char **row, size_t col, int64_t micro)
+{
+    char buf[MTR_QUANTITY_FORMAT_MAX];
+    mtr_quantity_format(micro, buf, sizeof buf);
+    cli_rows_set(row, col, buf);
+}
+
+static void add_row(cli_rows_t *rows, const mtr_ledger_audit_row_t *r)
+{
+    char **c = cli_rows_add(rows);
+    char hour[32];
+    cli_rows_set(c, COL_SCOPE, r->key.scope);
+    cli_rows_set(c, COL_CUSTOMER, r->key.customer);
+    cli_rows_set(c, COL_DIMENSION, r->key.dimension);
+    cli_format_hour(r->hour_ms, hour, sizeof hour);
+    cli_rows_set(c, COL_HOUR, hour);
+    cli_rows_set(c, COL_AGGREGATION,
+                 (unsigned)r->aggregation < 4 ? aggregation_names[r->aggregation] : "?");
+    set_quantity(c, COL_BILLED, r->billed_micro);
+    set_quantity(c, COL_RECOMPUTED, r->recomputed_micro);
+    set_quantity(c, COL_CORRECTED, r->corrected_micro);
+    set_quantity(c, COL_DIFFERENCE, r->difference_micro);
+}
+
+static void print_partitions(const mtr_replay_t *rp)
+{
+    cli_rows_t rows = {part_cols, P_N, NULL, 0};
+    for (size_t i = 0; i < rp->n_parts; i++) {
+        const mtr_replay_partition_t *p = &rp->parts[i];
+        char **c = cli_rows_add(&rows);
+        cli_rows_setf(c, P_PARTITION, "%s[%" PRId32 "]", p->topic, p->partition);
+        if (p->coverage != MTR_REPLAY_NOT_CLOSED) {
+            char through[32];
+            cli_format_hour(p->through_ms, through, sizeof through);
+            cli_rows_setf(c, P_HOURS, "through %s", through);
+            cli_rows_setf(c, P_OFFSETS, "%" PRId64 "..%" PRId64, p->start, p->end);
+        }
+        cli_rows_setf(c, P_READ, "%llu", (unsigned long long)p->messages);
+        cli_rows_setf(c, P_COUNTED, "%llu", (unsigned long long)p->counted);
+        cli_rows_setf(c, P_INVALID, "%llu", (unsigned long long)p->invalid);
+        cli_rows_setf(c, P_DUPLICATES, "%llu", (unsigned long long)p->duplicates);
+        cli_rows_set(c, P_COVERAGE, mtr_replay_coverage_name(p->coverage));
+    }
+    printf("\n");
+    cli_rows_print(&rows, "table");
+    cli_rows_free(&rows);
+}
+
+/* What an incomplete partition means, for the reader; false when complete. */
+static bool explain_coverage(FILE *out, const mtr_replay_partition_t *p)
+{
+    switch (p->coverage) {
+    case MTR_REPLAY_GAP:
+        fprintf(out,
+                "%s[%" PRId32 "]: GAP: %" PRId64 " offset(s) that fed these hours were deleted "
+                "(the log now starts at %" PRId64 "; retention): the recomputed side misses "
+                "them, so a shortfall there is not a billing error\n",
+                p->topic, p->partition, p->missing, p->log_start);
+        return true;
+    case MTR_REPLAY_UNBOUNDED:
+        fprintf(out,
+                "%s[%" PRId32 "]: INCOMPLETE: no close before these hours bounds where they "
+                "start, and the log now starts at %" PRId64 ": earlier events may have fed "
+                "them (start the range later)\n",
+                p->topic, p->partition, p->log_start);
+        return true;
+    case MTR_REPLAY_SHARED:
+        fprintf(out,
+                "%s[%" PRId32 "]: INCOMPLETE: ledger %s (another instance) closed some of "
+                "these hours; replay them with that instance's ledger too (--ledger)\n",
+                p->topic, p->partition, p->shared_with ? p->shared_with : "-");
+        return true;
+    case MTR_REPLAY_COMPLETE:
+    case MTR_REPLAY_NOT_CLOSED:
+    default:
+        return false;
+    }
+}
+
+typedef struct outcome {
+    size_t under, over, incomplete; /* rows billed too little, too much; partitions */
+} outcome_t;
+
+/* The end of the report: what was compared and what it means. */
+static outcome_t summarise(FILE *out, const char *hours, const mtr_replay_t *rp,
+                           const mtr_ledger_audit_t *a, bool submit)
+{
+    int64_t billed = 0, recomputed = 0, under = 0, over = 0;
+    size_t differ = 0, n_under = 0, n_over = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        const mtr_ledger_audit_row_t *r = &a->rows[i];
+        billed += r->billed_micro;
+        recomputed += r->recomputed_micro;
+        if (r->difference_micro > 0) {
+            under += r->difference_micro;
+            n_under++;
+        } else if (r->difference_micro < 0) {
+            over -= r->difference_micro;
+            n_over++;
+        }
+        differ += r->difference_micro != 0;
+    }
+    size_t compared = 0, incomplete = 0;
+    for (size_t i = 0; i < rp->n_parts; i++) {
+        compared += rp->parts[i].coverage != MTR_REPLAY_NOT_CLOSED;
+        incomplete += explain_coverage(out, &rp->parts[i]);
+    }
+    char b[MTR_QUANTITY_FORMAT_MAX], r[MTR_QUANTITY_FORMAT_MAX];
+    mtr_quantity_format(billed, b, sizeof b);
+    mtr_quantity_format(recomputed, r, sizeof r);
+    fprintf(out,
+            "replay %s: %zu partition(s) with closed hours, %zu (customer, dimension, "
+            "hour) compared; billed %s, recomputed %s\n",
+            hours, compared, a->n, b, r);
+    if (!compared)
+        fprintf(out, "nothing to compare: no selected partition has closed these hours in "
+                     "this ledger (is the range right? `meterd records list` shows the hours)\n");
+    if (!differ) {
+        fprintf(out, "no difference%s\n",
+                incomplete ? " in what could be read (see the partitions above)" : "");
+    } else {
+        if (n_under) {
+            mtr_quantity_format(under, b, sizeof b);
+            fprintf(out, "%zu row(s) billed too little: %s unit(s) not billed%s\n", n_under, b,
+                    submit ? "" : " (dry run: --submit-corrections bills them)");
+        }
+        if (n_over) {
+            mtr_quantity_format(over, b, sizeof b);
+            fprintf(out,
+                    "%zu row(s) billed too much: %s unit(s) over-billed (AWS takes no negative "
+                    "usage: a refund goes through AWS Marketplace, see README, Corrections)\n",
+                    n_over, b);
+        }
+    }
+    return (outcome_t){n_under, n_over, incomplete};
+}
+
+/* "replay --hours A..B [--partitions ..] [--customer C] by USER, config F",
+ * for the ledger's correction run. */
+static void describe_run(const replay_args_t *a, const char *hours, char *buf, size_t size)
+{
+    const char *user = getenv("USER");
+    int n = snprintf(buf, size, "replay --hours %s", hours);
+    for (size_t i = 0; i < a->n_partitions && n > 0 && (size_t)n < size; i++)
+        n += snprintf(buf + n, size - (size_t)n, "%s%d", i ? "," : " --partitions ",
+                      a->partitions[i]);
+    if (a->customer && n > 0 && (size_t)n < size)
+        n += snprintf(buf + n, size - (size_t)n, " --customer %s", a->customer);
+    if (n > 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, " by %s, config %s", user ? user : "unknown",
+                 a->config_path);
+}
+
+/* Parses argv into a; returns -1 to go on, or the exit code. */
+static int parse_args(int argc, char **argv, replay_args_t *a)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"hours", required_argument, NULL, 'H'},
+                                         {"partitions", required_argument, NULL, 'p'},
+                                         {"customer", required_argument, NULL, 'C'},
+                                         {"ledger", required_argument, NULL, 'l'},
+                                         {"format", required_argument, NULL, 'F'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"all", no_argument, NULL, 'a'},
+                                         {"submit-corrections", no_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    *a = (replay_args_t){.format = "table", .timeout_ms = 30000};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            a->config_path = optarg;
+            break;
+        case 'H':
+            a->hours_text = optarg;
+            if (!parse_hours(optarg, &a->from_ms, &a->to_ms) || a->from_ms > a->to_ms) {
+                fprintf(stderr,
+                        "meterd replay: --hours \"%s\": give FROM..TO, two starts of hours in "
+                        "order, e.g. 2026-11-26T10:00:00Z..2026-11-26T12:00:00Z or "
+                        "2026-11-26T10..2026-11-26T12\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'p':
+            if (!parse_partitions(optarg, a->partitions, &a->n_partitions)) {
+                fprintf(stderr,
+                        "meterd replay: --partitions \"%s\": give partition numbers separated "
+                        "by commas, e.g. 0,3\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'C':
+            a->customer = optarg;
+            break;
+        case 'l':
+            a->ledger_path = optarg;
+            break;
+        case 'F':
+            a->format = optarg;
+            if (!cli_format_valid(a->format)) {
+                fprintf(stderr, "meterd replay: --format \"%s\": use table, csv or json\n", optarg);
+                return 2;
+            }
+            break;
+        case 't':
+            if (mtr_config_parse_duration(optarg, &a->timeout_ms) != MTR_OK ||
+                a->timeout_ms < 100 || a->timeout_ms > 3600000) {
+                fprintf(stderr,
+                        "meterd replay: --timeout \"%s\": give a duration from 100ms to 1h, "
+                        "e.g. 30s\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'a':
+            a->all = true;
+            break;
+        case 's':
+            a->submit = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "meterd replay: unknown or incomplete option \"%s\"\n\n",
+                    argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    const char *missing = optind < argc     ? "unexpected argument"
+                          : !a->config_path ? "--config FILE is required"
+                          : !a->hours_text  ? "--hours FROM..TO is required"
+                                            : NULL;
+    if (missing) {
+        fprintf(stderr, "meterd replay: %s%s%s%s\n\n", missing, optind < argc ? " \"" : "",
+                optind < argc ? argv[optind] : "", optind < argc ? "\"" : "");
+        usage(stderr);
+        return 2;
+    }
+    return -1;
+}
+
+int cmd_replay(int argc, char **argv)
+{
+    replay_args_t a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    char err[1024];
+    mtr_config_t *cfg = NULL;
+    if (mtr_config_load(a.config_path, &cfg, NULL, err, sizeof err) != MTR_OK) {
+        fprintf(stderr, "meterd replay: %s\n", err);
+        return 2;
+    }
+    mtr_ledger_options_t lo = {.must_exist = true};
+    mtr_ledger_t *ledger = NULL;
+    if (mtr_ledger_open(a.ledger_path ? a.ledger_path : cfg->ledger.path, &lo, &ledger, err,
+                        sizeof err) != MTR_OK) {
+        fprintf(stderr, "meterd replay: %s\n", err);
+        mtr_config_free(cfg);
+        return 1;
+    }
+    cli_progress_t progress;
+    cli_progress_init(&progress, "replay", "offsets");
+    mtr_replay_request_t req = {
+        .from_ms = a.from_ms,
+        .to_ms = a.to_ms,
+        .partitions = a.n_partitions ? a.partitions : NULL,
+        .n_partitions = a.n_partitions,
+        .customer = a.customer,
+        .timeout_ms = (int)a.timeout_ms,
+        .progress = cli_progress_update,
+        .progress_opaque = &progress,
+    };
+    mtr_replay_t rp;
+    mtr_ledger_audit_t audit = {0};
+    rc = 1;
+    if (mtr_replay_hours(cfg, ledger, &req, &rp, err, sizeof err) != MTR_OK) {
+        fprintf(stderr, "meterd replay: %s\n", err);
+        goto out;
+    }
+    cli_progress_finish(&progress);
+    mtr_ledger_audit_part_t *parts = mtr_calloc(rp.n_parts ? rp.n_parts : 1, sizeof *parts);
+    for (size_t i = 0; i < rp.n_parts; i++)
+        parts[i] = (mtr_ledger_audit_part_t){rp.parts[i].topic, rp.parts[i].partition, a.from_ms,
+                                             rp.parts[i].through_ms};
+    mtr_ledger_audit_request_t areq = {parts, rp.n_parts, a.customer, rp.recomputed,
+                                       rp.n_recomputed};
+    mtr_err_t aerr = mtr_ledger_audit(ledger, &areq, &audit, err, sizeof err);
+    mtr_free(parts);
+    if (aerr) {
+        fprintf(stderr, "meterd replay: %s\n", err);
+        mtr_replay_free(&rp);
+        goto out;
+    }
+    cli_rows_t rows = {cols, N_COLS, NULL, 0};
+    for (size_t i = 0; i < audit.n; i++)
+        if (a.all || audit.rows[i].difference_micro)
+            add_row(&rows, &audit.rows[i]);
+    bool table = !strcmp(a.format, "table");
+    if (rows.n || !table)
+        cli_rows_print(&rows, a.format);
+    cli_rows_free(&rows);
+    if (table)
+        print_partitions(&rp);
+    char hours[80], from[32], to[32];
+    cli_format_hour(a.from_ms, from, sizeof from);
+    cli_format_hour(a.to_ms, to, sizeof to);
+    snprintf(hours, sizeof hours, "%s..%s", from, to);
+    if (table)
+        printf("\n");
+    FILE *out = table ? stdout : stderr;
+    outcome_t o = summarise(out, hours, &rp, &audit, a.submit);
+    rc = o.under || o.over || o.incomplete ? 3 : 0;
+    if (a.submit && o.under && o.incomplete) {
+        fprintf(stderr,
+                "meterd replay: not billing corrections: %zu partition(s) were not read "
+                "completely (above), and a correction must come from the whole of its hours; "
+                "leave them out with --partitions\n",
+                o.incomplete);
+    } else if (a.submit && o.under) {
+        char what[1024];
+        size_t n;
+        int64_t units;
+        describe_run(&a, hours, what, sizeof what);
+        if (replay_submit_corrections(ledger, cfg, &audit, what, out, &n, &units, err,
+                                      sizeof err) != MTR_OK) {
+            fprintf(stderr, "meterd replay: %s\n", err);
+            rc = 1;
+        } else {
+            rc = o.over ? 3 : 0;
+        }
+    }
+    mtr_replay_free(&rp);
+out:
+    mtr_ledger_audit_free(&audit);
+    mtr_ledger_free(ledger);
+    mtr_config_free(cfg);
+    return rc;
+}

@@ -1,0 +1,490 @@
+/* `meterd replay --hours`: planning each partition's offsets from the
+ * ledger's close history, reading them with librdkafka's partition
+ * consumer (rd_kafka_consume_start_queue: no group, nothing to commit with),
+ * and counting every event by the pipeline's rules into per-partition hour
+ * tables, which become the recomputed contributions. */
+#include "ingest/replay.h"
+
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <string.h>
+
+#include "aggregate/shard.h"
+#include "aggregate/window.h"
+#include "core/mem.h"
+#include "ingest/commit_meta.h"
+#include "ingest/kafka_conf.h"
+#include "ingest/message.h"
+#include "ingest/scopes.h"
+#include "ledger/ledger_audit.h"
+
+#define CONSUME_BATCH 1024
+#define POLL_MS       100
+
+static const char *const coverage_names[] = {"complete", "gap", "unbounded", "shared",
+                                             "not closed"};
+
+const char *mtr_replay_coverage_name(mtr_replay_coverage_t c)
+{
+    return (unsigned)c < sizeof coverage_names / sizeof coverage_names[0] ? coverage_names[c]
+                                                                          : "unknown";
+}
+
+/* One partition being replayed. */
+typedef struct part_state {
+    size_t out; /* index into mtr_replay_t.parts */
+    rd_kafka_topic_t *rkt;
+    mtr_agg_closelog_t log; /* the full confirmed close log */
+    mtr_agg_shard_t *hours; /* recomputed hour tables */
+    int64_t position;       /* next offset to handle */
+    bool reading;
+} part_state_t;
+
+typedef struct replay_run {
+    const mtr_config_t *config;
+    const mtr_replay_request_t *req;
+    mtr_replay_t *out;
+    rd_kafka_t *rk;
+    mtr_event_decoder_t *decoder;
+    mtr_ingest_scopes_t scopes;
+    part_state_t *states;
+    size_t n_states;
+} replay_run_t;
+
+/* Names another ledger that closed one of the hours the replay relies on
+ * (first_ms on), as the commit metadata of our own closes saw it. */
+static const char *foreign_writer(const mtr_ledger_closed_hour_t *h, size_t n, const char *self,
+                                  int64_t first_ms, int64_t to_ms, char *buf, size_t size)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!h[i].close_log_tail ||
+            (i && h[i - 1].close_log_tail && !strcmp(h[i].close_log_tail, h[i - 1].close_log_tail)))
+            continue;
+        mtr_commit_meta_t m;
+        const char *found = NULL;
+        if (mtr_commit_meta_parse(h[i].close_log_tail, strlen(h[i].close_log_tail), &m, NULL, 0) ==
+            MTR_OK)
+            for (size_t e = 0; e < m.log.n && !found; e++)
+                if (m.log.items[e].hour_ms >= first_ms && m.log.items[e].hour_ms <= to_ms &&
+                    strcmp(m.writers[e], "-") && strcmp(m.writers[e], self)) {
+                    snprintf(buf, size, "%s", m.writers[e]);
+                    found = buf;
+                }
+        mtr_commit_meta_free(&m);
+        if (found)
+            return found;
+    }
+    return NULL;
+}
+
+/* Decides which offsets of the partition fed the request's hours. */
+static mtr_err_t plan(replay_run_t *run, mtr_ledger_t *ledger, part_state_t *s, int64_t log_start,
+                      int64_t log_end, char *errstr, size_t errstr_size)
+{
+    mtr_replay_partition_t *p = &run->out->parts[s->out];
+    const mtr_replay_request_t *req = run->req;
+    mtr_ledger_closed_hour_t *h;
+    size_t n;
+    mtr_err_t err =
+        mtr_ledger_closed_hours(ledger, p->topic, p->partition, &h, &n, errstr, errstr_size);
+    if (err)
+        return err;
+    p->log_start = log_start;
+    p->through_ms = INT64_MIN;
+    p->coverage = MTR_REPLAY_NOT_CLOSED;
+    for (size_t i = 0; i < n && !err; i++)
+        err =
+            mtr_agg_closelog_append(&s->log, h[i].hour_ms, h[i].close_offset, errstr, errstr_size);
+    int64_t last = mtr_agg_closelog_last_hour(&s->log);
+    if (err || last == MTR_AGG_NO_HOUR || last < req->from_ms) {
+        mtr_ledger_closed_hours_free(h, n);
+        return err;
+    }
+    p->through_ms = last < req->to_ms ? last : req->to_ms;
+    for (size_t i = 0; i < s->log.n; i++)
+        if (s->log.items[i].hour_ms >= p->through_ms) {
+            p->end = s->log.items[i].offset;
+            break;
+        }
+    /* The commit offset of the last close before the range: every event of
+     * an hour still open then lies at or after it. */
+    int64_t first_close = INT64_MAX, prior_hour = req->from_ms;
+    bool bounded = false;
+    for (size_t i = 0; i < n; i++)
+        if (h[i].hour_ms >= req->from_ms && h[i].close_offset < first_close)
+            first_close = h[i].close_offset;
+    for (size_t i = n; i-- > 0;)
+        if (h[i].hour_ms < req->from_ms && h[i].close_offset < first_close) {
+            p->start = h[i].commit_offset;
+            prior_hour = h[i].hour_ms;
+            bounded = true;
+            break;
+        }
+    if (!bounded)
+        p->start = 0;
+    p->coverage = MTR_REPLAY_COMPLETE;
+    char writer[MTR_WRITER_ID_MAX + 1];
+    const char *other = foreign_writer(h, n, mtr_ledger_writer_id(ledger), prior_hour,
+                                       p->through_ms, writer, sizeof writer);
+    if (other) {
+        p->coverage = MTR_REPLAY_SHARED;
+        p->shared_with = mtr_strdup(other);
+    }
+    if (p->end > log_end)
+        err = mtr_err_set(errstr, errstr_size, MTR_ERR_STATE,
+                          "%s[%" PRId32 "] ends at offset %" PRId64 " but the ledger closed hours "
+                          "at offset %" PRId64 ": the topic was deleted and created again, or "
+                          "this ledger belongs to another cluster (check kafka.\"bootstrap."
+                          "servers\" and ledger.path)",
+                          p->topic, p->partition, log_end, p->end);
+    if (p->start < log_start) {
+        /* Retention deleted offsets that fed the hours. */
+        p->missing = (p->end < log_start ? p->end : log_start) - p->start;
+        if (p->missing > 0)
+            p->coverage = bounded ? MTR_REPLAY_GAP
+                          : other ? MTR_REPLAY_SHARED
+                                  : MTR_REPLAY_UNBOUNDED;
+        p->start = log_start;
+        if (p->end < p->start)
+            p->end = p->start;
+    }
+    mtr_ledger_closed_hours_free(h, n);
+    return err;
+}
+
+static bool selected(const mtr_replay_request_t *req, int32_t partition)
+{
+    if (!req->partitions)
+        return true;
+    for (size_t i = 0; i < req->n_partitions; i++)
+        if (req->partitions[i] == partition)
+            return true;
+    return false;
+}
+
+/* Adds a state per selected partition of topic, and checks that every
+ * requested partition exists. */
+static mtr_err_t add_topic(replay_run_t *run, mtr_ledger_t *ledger, const char *topic, char *errstr,
+                           size_t errstr_size)
+{
+    const mtr_replay_request_t *req = run->req;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(run->rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t kerr = rd_kafka_metadata(run->rk, 0, rkt, &md, req->timeout_ms);
+    if (kerr) {
+        rd_kafka_topic_destroy(rkt);
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_IO,
+                           "cannot read the metadata of topic %s: %s (is kafka.\"bootstrap."
+                           "servers\" right and the cluster up?)",
+                           topic, rd_kafka_err2str(kerr));
+    }
+    mtr_err_t err = MTR_OK;
+    const struct rd_kafka_metadata_topic *t = md->topic_cnt == 1 ? &md->topics[0] : NULL;
+    if (!t || t->err || t->partition_cnt == 0)
+        err =
+            mtr_err_set(errstr, errstr_size, MTR_ERR_NOT_FOUND, "topic %s: %s (check kafka.topics)",
+                        topic, t && t->err ? rd_kafka_err2str(t->err) : "no partitions");
+    for (size_t i = 0; !err && req->partitions && i < req->n_partitions; i++)
+        if (req->partitions[i] < 0 || req->partitions[i] >= t->partition_cnt)
+            err =
+                mtr_err_set(errstr, errstr_size, MTR_ERR_NOT_FOUND,
+                            "--partitions: topic %s has no partition %" PRId32 " (it has 0 to %d)",
+                            topic, req->partitions[i], t->partition_cnt - 1);
+    for (int i = 0; !err && i < t->partition_cnt; i++) {
+        int32_t part = t->partitions[i].id;
+        if (!selected(req, part))
+            continue;
+        int64_t lo, hi;
+        kerr = rd_kafka_query_watermark_offsets(run->rk, topic, part, &lo, &hi, req->timeout_ms);
+        if (kerr) {
+            err = mtr_err_set(errstr, errstr_size, MTR_ERR_IO,
+                              "cannot read the offsets of %s[%" PRId32 "]: %s", topic, part,
+                              rd_kafka_err2str(kerr));
+            break;
+        }
+        mtr_replay_t *out = run->out;
+        out->parts = mtr_realloc(out->parts, (out->n_parts + 1) * sizeof *out->parts);
+        out->parts[out->n_parts] =
+            (mtr_replay_partition_t){.topic = mtr_strdup(topic), .partition = part};
+        run->states = mtr_realloc(run->states, (run->n_states + 1) * sizeof *run->states);
+        part_state_t *s = &run->states[run->n_states++];
+        *s = (part_state_t){.out = out->n_parts++, .rkt = rkt};
+        mtr_agg_closelog_init(&s->log);
+        s->hours = mtr_agg_shard_new(0, 0);
+        err = plan(run, ledger, s, lo, hi, errstr, errstr_size);
+        s->position = out->parts[s->out].start;
+    }
+    rd_kafka_metadata_destroy(md);
+    if (!run->n_states || run->states[run->n_states - 1].rkt != rkt)
+        rd_kafka_topic_destroy(rkt);
+    return err;
+}
+
+/* Counts one valid event by the pipeline's rules. */
+static void count_event(replay_run_t *run, part_state_t *s, const mtr_event_t *ev, int64_t offset)
+{
+    mtr_replay_partition_t *p = &run->out->parts[s->out];
+    int64_t hour = mtr_agg_effective_hour(&s->log, ev->time_ms, offset);
+    if (hour < run->req->from_ms || hour > p->through_ms) {
+        p->other_hours++;
+        return;
+    }
+    uint64_t id_hash;
+    if (run->config->events.dedupe && mtr_ingest_dedupe_identity(ev, hour, &id_hash) &&
+        mtr_agg_shard_check_id(s->hours, hour, id_hash,
+                               run->config->events.dedupe_max_ids_per_hour) == MTR_AGG_REPEAT) {
+        p->duplicates++;
+        return;
+    }
+    /* After the dedupe: its id budget counts every customer's events. */
+    if (run->req->customer && (strlen(run->req->customer) != ev->customer.len ||
+                               memcmp(run->req->customer, ev->customer.ptr, ev->customer.len)))
+        return;
+    mtr_agg_update_t u;
+    uint32_t scope =
+        mtr_ingest_scopes_id(&run->scopes, ev->product, ev->license_arn.ptr, ev->license_arn.len);
+    mtr_ingest_update_of(ev, scope, p->partition, &u);
+    mtr_agg_shard_update_batch(s->hours, &hour, &u, 1);
+    p->counted++;
+}
+
+static void handle(replay_run_t *run, part_state_t *s, const rd_kafka_message_t *msg)
+{
+    mtr_replay_partition_t *p = &run->out->parts[s->out];
+    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (msg->offset >= p->end)
+            s->position = p->end;
+        return;
+    }
+    if (msg->err || msg->offset < s->position)
+        return;
+    s->position = msg->offset + 1;
+    if (msg->offset >= p->end) {
+        s->position = p->end;
+        return;
+    }
+    p->messages++;
+    mtr_event_t ev;
+    mtr_event_reason_t reason = mtr_ingest_decode_message(run->decoder, msg, &ev, NULL, 0);
+    if (reason != MTR_EVENT_OK) {
+        p->invalid++;
+        p->invalid_by_reason[reason]++;
+        return;
+    }
+    count_event(run, s, &ev, msg->offset);
+}
+
+static part_state_t *state_of(replay_run_t *run, const rd_kafka_message_t *msg)
+{
+    for (size_t i = 0; i < run->n_states; i++) {
+        part_state_t *s = &run->states[i];
+        if (s->rkt == msg->rkt && run->out->parts[s->out].partition == msg->partition)
+            return s;
+    }
+    return NULL;
+}
+
+static void report_progress(replay_run_t *run, bool final)
+{
+    if (!run->req->progress)
+        return;
+    uint64_t done = 0, total = 0;
+    for (size_t i = 0; i < run->n_states; i++) {
+        const mtr_replay_partition_t *p = &run->out->parts[run->states[i].out];
+        total += (uint64_t)(p->end - p->start);
+        int64_t at = run->states[i].position < p->end ? run->states[i].position : p->end;
+        done += (uint64_t)(at - p->start);
+    }
+    run->req->progress(run->req->progress_opaque, final ? total : done, total);
+}
+
+static mtr_err_t read_all(replay_run_t *run, char *errstr, size_t errstr_size)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(run->rk);
+    mtr_err_t err = MTR_OK;
+    size_t active = 0;
+    for (size_t i = 0; i < run->n_states && !err; i++) {
+        part_state_t *s = &run->states[i];
+        const mtr_replay_partition_t *p = &run->out->parts[s->out];
+        if (p->start >= p->end)
+            continue;
+        if (rd_kafka_consume_start_queue(s->rkt, p->partition, p->start, q) == -1)
+            err = mtr_err_set(errstr, errstr_size, MTR_ERR_IO, "cannot read %s[%" PRId32 "]: %s",
+                              p->topic, p->partition, rd_kafka_err2str(rd_kafka_last_error()));
+        else {
+            s->reading = true;
+            active++;
+        }
+    }
+    rd_kafka_message_t *msgs[CONSUME_BATCH];
+    int idle_ms = 0;
+    int since_progress = 0;
+    while (!err && active) {
+        ssize_t got = rd_kafka_consume_batch_queue(q, POLL_MS, msgs, CONSUME_BATCH);
+        idle_ms = got > 0 ? 0 : idle_ms + POLL_MS;
+        for (ssize_t i = 0; i < got; i++) {
+            part_state_t *s = state_of(run, msgs[i]);
+            if (s && s->reading)
+                handle(run, s, msgs[i]);
+            rd_kafka_message_destroy(msgs[i]);
+        }
+        for (size_t i = 0; i < run->n_states; i++) {
+            part_state_t *s = &run->states[i];
+            if (s->reading && s->position >= run->out->parts[s->out].end) {
+                rd_kafka_consume_stop(s->rkt, run->out->parts[s->out].partition);
+                s->reading = false;
+                active--;
+            }
+        }
+        if (idle_ms >= run->req->timeout_ms) {
+            for (size_t i = 0; i < run->n_states; i++)
+                if (run->states[i].reading) {
+                    const mtr_replay_partition_t *p = &run->out->parts[run->states[i].out];
+                    err = mtr_err_set(errstr, errstr_size, MTR_ERR_IO,
+                                      "no data from %s[%" PRId32 "] at offset %" PRId64
+                                      " for %d ms (it should reach %" PRId64
+                                      "): is the cluster up? (--timeout waits longer)",
+                                      p->topic, p->partition, run->states[i].position,
+                                      run->req->timeout_ms, p->end);
+                    break;
+                }
+        }
+        if (++since_progress >= 4) {
+            since_progress = 0;
+            report_progress(run, false);
+        }
+    }
+    for (size_t i = 0; i < run->n_states; i++)
+        if (run->states[i].reading)
+            rd_kafka_consume_stop(run->states[i].rkt,
+                                  run->out->parts[run->states[i].out].partition);
+    rd_kafka_queue_destroy(q);
+    if (!err)
+        report_progress(run, true);
+    return err;
+}
+
+/* The recomputed hour tables as contributions, named as a close names them. */
+static void collect(replay_run_t *run)
+{
+    const mtr_config_t *cfg = run->config;
+    mtr_replay_t *out = run->out;
+    size_t cap = 0;
+    for (size_t i = 0; i < run->n_states; i++) {
+        part_state_t *s = &run->states[i];
+        const mtr_replay_partition_t *p = &out->parts[s->out];
+        int64_t hours[64];
+        size_t n_hours;
+        while ((n_hours = mtr_agg_shard_hours(s->hours, hours, 64)) > 0) {
+            for (size_t h = 0; h < n_hours; h++) {
+                mtr_agg_table_t *t = mtr_agg_shard_take(s->hours, hours[h]);
+                if (!t)
+                    continue;
+                size_t n_keys = mtr_agg_table_count(t);
+                for (size_t k = 0; k < n_keys; k++) {
+                    mtr_agg_key_t key;
+                    mtr_agg_table_key(t, k, &key);
+                    if (key.overflowed || !key.count)
+                        continue; /* the pipeline bills neither */
+                    mtr_ingest_scope_t scope = mtr_ingest_scopes_get(&run->scopes, key.scope);
+                    const mtr_product_conf_t *prod = &cfg->products[scope.product];
+                    if (out->n_recomputed == cap) {
+                        cap = cap ? cap * 2 : 1024;
+                        out->recomputed =
+                            mtr_realloc(out->recomputed, cap * sizeof *out->recomputed);
+                    }
+                    out->recomputed[out->n_recomputed++] = (mtr_ledger_contribution_t){
+                        .key = {scope.license_arn ? MTR_LEDGER_SCOPE_LICENSE
+                                                  : MTR_LEDGER_SCOPE_PRODUCT,
+                                scope.license_arn ? scope.license_arn : prod->product_code,
+                                key.customer_is_account ? MTR_LEDGER_CUSTOMER_ACCOUNT
+                                                        : MTR_LEDGER_CUSTOMER_IDENTIFIER,
+                                mtr_strpool_copy(&out->pool, key.customer, key.customer_len),
+                                prod->dimensions[key.dimension].name},
+                        .hour_ms = hours[h],
+                        .topic = p->topic,
+                        .partition = p->partition,
+                        .quantity_micro = key.value,
+                        .rounding = prod->dimensions[key.dimension].rounding,
+                        .aggregation = key.aggregation,
+                        .time_ms = key.time_ms,
+                    };
+                }
+                mtr_agg_table_free(t);
+            }
+        }
+    }
+    /* License ARNs live in the scope table, which the run frees. */
+    for (size_t i = 0; i < out->n_recomputed; i++)
+        if (out->recomputed[i].key.scope_kind == MTR_LEDGER_SCOPE_LICENSE)
+            out->recomputed[i].key.scope = mtr_strpool_copy(
+                &out->pool, out->recomputed[i].key.scope, strlen(out->recomputed[i].key.scope));
+}
+
+static mtr_err_t new_reader(const mtr_config_t *config, rd_kafka_t **out, char *errstr,
+                            size_t errstr_size)
+{
+    rd_kafka_conf_t *conf;
+    mtr_err_t err = mtr_ingest_reader_conf(config, &conf, errstr, errstr_size);
+    if (err)
+        return err;
+    char kerr[512];
+    rd_kafka_conf_set_log_cb(conf, mtr_ingest_kafka_log);
+    if (rd_kafka_conf_set(conf, "enable.partition.eof", "true", kerr, sizeof kerr) !=
+        RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_CONFIG, "%s", kerr);
+    }
+    *out = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr);
+    if (!*out) {
+        rd_kafka_conf_destroy(conf);
+        return mtr_err_set(errstr, errstr_size, MTR_ERR_IO, "cannot create a Kafka client: %s",
+                           kerr);
+    }
+    return MTR_OK;
+}
+
+mtr_err_t mtr_replay_hours(const mtr_config_t *config, mtr_ledger_t *ledger,
+                           const mtr_replay_request_t *req, mtr_replay_t *out, char *errstr,
+                           size_t errstr_size)
+{
+    *out = (mtr_replay_t){0};
+    replay_run_t run = {.config = config, .req = req, .out = out};
+    mtr_err_t err = new_reader(config, &run.rk, errstr, errstr_size);
+    if (err)
+        return err;
+    run.decoder = mtr_event_decoder_new(config, mtr_clock_system());
+    mtr_ingest_scopes_init(&run.scopes, config->n_products);
+    for (size_t i = 0; !err && i < config->kafka.n_topics; i++)
+        err = add_topic(&run, ledger, config->kafka.topics[i], errstr, errstr_size);
+    if (!err)
+        err = read_all(&run, errstr, errstr_size);
+    if (!err)
+        collect(&run);
+    for (size_t i = 0; i < run.n_states; i++) {
+        part_state_t *s = &run.states[i];
+        mtr_agg_closelog_free(&s->log);
+        mtr_agg_shard_free(s->hours);
+        if (i + 1 == run.n_states || run.states[i + 1].rkt != s->rkt)
+            rd_kafka_topic_destroy(s->rkt);
+    }
+    mtr_free(run.states);
+    mtr_ingest_scopes_free(&run.scopes);
+    mtr_event_decoder_free(run.decoder);
+    rd_kafka_destroy_flags(run.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    if (err)
+        mtr_replay_free(out);
+    return err;
+}
+
+void mtr_replay_free(mtr_replay_t *r)
+{
+    for (size_t i = 0; i < r->n_parts; i++) {
+        mtr_free(r->parts[i].topic);
+        mtr_free(r->parts[i].shared_with);
+    }
+    mtr_free(r->parts);
+    mtr_free(r->recomputed);
+    mtr_strpool_free(&r->pool);
+    *r = (mtr_replay_t){0};
+}
