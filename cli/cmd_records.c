@@ -27,6 +27,7 @@ enum {
     COL_RECORD_ID,
     COL_MOVED_TO,
     COL_ERROR,
+    COL_CORRECTS,
     N_COLS
 };
 
@@ -43,6 +44,7 @@ static const cli_col_t cols[N_COLS] = {
     {"metering_record_id", CLI_TEXT_OR_NULL},
     {"moved_to", CLI_NUMBER_OR_NULL},
     {"last_error", CLI_TEXT_OR_NULL},
+    {"corrects", CLI_TEXT_OR_NULL}, /* source hours of correction units in it */
 };
 
 static void usage(FILE *out)
@@ -53,7 +55,28 @@ static void usage(FILE *out)
                  "TIME is RFC 3339 (2026-11-26T10:15:00Z) or a prefix in UTC: 2026-11-26T10\n"
                  "(an hour) or 2026-11-26 (a day). --from keeps hours that end after it, --to\n"
                  "hours that start before its end. STATUS is one of pending_commit, sendable,\n"
-                 "in_flight, accepted, duplicate, not_subscribed, parked, stale_moved.\n");
+                 "in_flight, accepted, duplicate, not_subscribed, parked, stale_moved.\n"
+                 "corrects lists the hours whose missing usage a record bills as a\n"
+                 "correction (`meterd replay --submit-corrections`).\n");
+}
+
+/* "ms,ms" (mtr_ledger_record_t.corrects) as RFC 3339 hours. */
+static void set_corrects(char **row, const char *ms_list)
+{
+    char out[1024];
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *p = ms_list; *p;) {
+        char *end;
+        long long ms = strtoll(p, &end, 10);
+        char hour[32];
+        if (end == p || used + sizeof hour + 1 > sizeof out)
+            break;
+        cli_format_hour(ms, hour, sizeof hour);
+        used += (size_t)snprintf(out + used, sizeof out - used, "%s%s", used ? "," : "", hour);
+        p = *end == ',' ? end + 1 : end;
+    }
+    cli_rows_set(row, COL_CORRECTS, out);
 }
 
 static int collect(const mtr_ledger_record_t *r, void *opaque)
@@ -76,6 +99,8 @@ static int collect(const mtr_ledger_record_t *r, void *opaque)
     if (r->moved_to)
         cli_rows_setf(c, COL_MOVED_TO, "%lld", (long long)r->moved_to);
     cli_rows_set(c, COL_ERROR, r->last_error);
+    if (r->corrects)
+        set_corrects(c, r->corrects);
     return 0;
 }
 

@@ -32,6 +32,7 @@ enum {
     COL_RECOMPUTED,
     COL_CORRECTED,
     COL_DIFFERENCE,
+    COL_COMPLETE,
     N_COLS
 };
 
@@ -39,6 +40,7 @@ static const cli_col_t cols[N_COLS] = {
     {"scope", CLI_TEXT},        {"customer", CLI_TEXT},    {"dimension", CLI_TEXT},
     {"hour", CLI_TEXT},         {"aggregation", CLI_TEXT}, {"billed", CLI_NUMBER},
     {"recomputed", CLI_NUMBER}, {"corrected", CLI_NUMBER}, {"difference", CLI_NUMBER},
+    {"complete", CLI_TEXT}, /* "no": a partition it draws on was not read completely */
 };
 
 enum {
@@ -65,7 +67,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: meterd replay --config FILE --hours FROM[..TO] [--partitions 0,3]\n"
                  "         [--customer C] [--ledger PATH] [--all] [--format table|csv|json]\n"
-                 "         [--timeout DURATION] [--submit-corrections]\n\n"
+                 "         [--timeout DURATION] [--submit-corrections]\n"
+                 "         [--refund-file FILE [--invoices FILE]]\n\n"
                  "Recomputes the closed hours FROM..TO (both included; RFC 3339 hours such as\n"
                  "2026-11-26T10:00:00Z, or 2026-11-26T10) from the topic, with the config as it\n"
                  "is now and the pipeline's own rules, and prints every (customer, dimension,\n"
@@ -87,14 +90,21 @@ static void usage(FILE *out)
                  "  --ledger       the ledger to compare with (default: the config's)\n"
                  "  --all          list matching rows too, not only differences\n"
                  "  --timeout      the longest wait for Kafka (default 30s)\n"
-                 "  --submit-corrections  bill the positive differences (needs every compared\n"
-                 "                 partition read completely)\n\n"
+                 "  --submit-corrections  bill the positive differences (not those of rows\n"
+                 "                 whose partitions were not read completely: complete \"no\")\n"
+                 "  --refund-file  write the over-billed rows, one line per customer and\n"
+                 "                 dimension, as the entries of AWS Marketplace's\n"
+                 "                 BatchCreateBillingAdjustmentRequest (CSV)\n"
+                 "  --invoices     CSV from your billing event data feed with columns customer,\n"
+                 "                 agreement_id [, invoice_id, dimension, unit_price]: fills the\n"
+                 "                 ids and amounts meterd cannot know\n\n"
                  "Exit status: 0 no difference and every partition read completely; 3 a\n"
                  "difference, or a partition not read completely; 1 an error; 2 bad usage.\n");
 }
 
 typedef struct replay_args {
     const char *config_path, *ledger_path, *format, *customer, *hours_text;
+    const char *refund_path, *invoices_path;
     int64_t from_ms, to_ms, timeout_ms;
     int32_t partitions[MAX_PARTITIONS];
     size_t n_partitions;
@@ -159,6 +169,7 @@ static void add_row(cli_rows_t *rows, const mtr_ledger_audit_row_t *r)
     set_quantity(c, COL_RECOMPUTED, r->recomputed_micro);
     set_quantity(c, COL_CORRECTED, r->corrected_micro);
     set_quantity(c, COL_DIFFERENCE, r->difference_micro);
+    cli_rows_set(c, COL_COMPLETE, r->partial ? "no" : "yes");
 }
 
 static void print_partitions(const mtr_replay_t *rp)
@@ -217,7 +228,9 @@ static bool explain_coverage(FILE *out, const mtr_replay_partition_t *p)
 }
 
 typedef struct outcome {
-    size_t under, over, incomplete; /* rows billed too little, too much; partitions */
+    size_t under, over; /* rows billed too little, too much */
+    size_t unsure;      /* differing rows of partitions not read completely */
+    size_t incomplete;  /* such partitions */
 } outcome_t;
 
 /* The end of the report: what was compared and what it means. */
@@ -225,12 +238,14 @@ static outcome_t summarise(FILE *out, const char *hours, const mtr_replay_t *rp,
                            const mtr_ledger_audit_t *a, bool submit)
 {
     int64_t billed = 0, recomputed = 0, under = 0, over = 0;
-    size_t differ = 0, n_under = 0, n_over = 0;
+    size_t differ = 0, n_under = 0, n_over = 0, unsure = 0;
     for (size_t i = 0; i < a->n; i++) {
         const mtr_ledger_audit_row_t *r = &a->rows[i];
         billed += r->billed_micro;
         recomputed += r->recomputed_micro;
-        if (r->difference_micro > 0) {
+        if (r->partial) {
+            unsure += r->difference_micro != 0;
+        } else if (r->difference_micro > 0) {
             under += r->difference_micro;
             n_under++;
         } else if (r->difference_micro < 0) {
@@ -270,8 +285,13 @@ static outcome_t summarise(FILE *out, const char *hours, const mtr_replay_t *rp,
                     "usage: a refund goes through AWS Marketplace, see README, Corrections)\n",
                     n_over, b);
         }
+        if (unsure)
+            fprintf(out,
+                    "%zu row(s) differ in partitions not read completely: no verdict on them "
+                    "(complete \"no\" above), nothing billed or listed for a refund\n",
+                    unsure);
     }
-    return (outcome_t){n_under, n_over, incomplete};
+    return (outcome_t){n_under, n_over, unsure, incomplete};
 }
 
 /* "replay --hours A..B [--partitions ..] [--customer C] by USER, config F",
@@ -302,6 +322,8 @@ static int parse_args(int argc, char **argv, replay_args_t *a)
                                          {"timeout", required_argument, NULL, 't'},
                                          {"all", no_argument, NULL, 'a'},
                                          {"submit-corrections", no_argument, NULL, 's'},
+                                         {"refund-file", required_argument, NULL, 'r'},
+                                         {"invoices", required_argument, NULL, 'i'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     *a = (replay_args_t){.format = "table", .timeout_ms = 30000};
@@ -362,6 +384,12 @@ static int parse_args(int argc, char **argv, replay_args_t *a)
         case 's':
             a->submit = true;
             break;
+        case 'r':
+            a->refund_path = optarg;
+            break;
+        case 'i':
+            a->invoices_path = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -375,7 +403,9 @@ static int parse_args(int argc, char **argv, replay_args_t *a)
     const char *missing = optind < argc     ? "unexpected argument"
                           : !a->config_path ? "--config FILE is required"
                           : !a->hours_text  ? "--hours FROM..TO is required"
-                                            : NULL;
+                          : a->invoices_path && !a->refund_path
+                              ? "--invoices fills a --refund-file: give both"
+                              : NULL;
     if (missing) {
         fprintf(stderr, "meterd replay: %s%s%s%s\n\n", missing, optind < argc ? " \"" : "",
                 optind < argc ? argv[optind] : "", optind < argc ? "\"" : "");
@@ -428,7 +458,8 @@ int cmd_replay(int argc, char **argv)
     mtr_ledger_audit_part_t *parts = mtr_calloc(rp.n_parts ? rp.n_parts : 1, sizeof *parts);
     for (size_t i = 0; i < rp.n_parts; i++)
         parts[i] = (mtr_ledger_audit_part_t){rp.parts[i].topic, rp.parts[i].partition, a.from_ms,
-                                             rp.parts[i].through_ms};
+                                             rp.parts[i].through_ms,
+                                             rp.parts[i].coverage != MTR_REPLAY_COMPLETE};
     mtr_ledger_audit_request_t areq = {parts, rp.n_parts, a.customer, rp.recomputed,
                                        rp.n_recomputed};
     mtr_err_t aerr = mtr_ledger_audit(ledger, &areq, &audit, err, sizeof err);
@@ -456,14 +487,8 @@ int cmd_replay(int argc, char **argv)
         printf("\n");
     FILE *out = table ? stdout : stderr;
     outcome_t o = summarise(out, hours, &rp, &audit, a.submit);
-    rc = o.under || o.over || o.incomplete ? 3 : 0;
-    if (a.submit && o.under && o.incomplete) {
-        fprintf(stderr,
-                "meterd replay: not billing corrections: %zu partition(s) were not read "
-                "completely (above), and a correction must come from the whole of its hours; "
-                "leave them out with --partitions\n",
-                o.incomplete);
-    } else if (a.submit && o.under) {
+    rc = o.under || o.over || o.unsure || o.incomplete ? 3 : 0;
+    if (a.submit && o.under) {
         char what[1024];
         size_t n;
         int64_t units;
@@ -473,8 +498,14 @@ int cmd_replay(int argc, char **argv)
             fprintf(stderr, "meterd replay: %s\n", err);
             rc = 1;
         } else {
-            rc = o.over ? 3 : 0;
+            rc = o.over || o.unsure || o.incomplete ? 3 : 0;
         }
+    }
+    if (a.refund_path && o.over &&
+        replay_write_refund_file(a.refund_path, a.invoices_path, &audit, out, err, sizeof err) !=
+            MTR_OK) {
+        fprintf(stderr, "meterd replay: %s\n", err);
+        rc = 1;
     }
     mtr_replay_free(&rp);
 out:

@@ -317,6 +317,9 @@ typedef struct mtr_ledger_record {
     int64_t created_ms;
     int64_t updated_ms;
     mtr_aggregation_t aggregation; /* how its contributions combine */
+    /* mtr_ledger_list only: the source hours of the correction units in
+     * this record (ledger_audit.h) as "ms,ms,..." ascending; NULL: none. */
+    char *corrects;
     /* Filled by mtr_ledger_take_sendable only; sum == aws_quantity. */
     mtr_record_allocation_t *allocations;
     size_t n_allocations;

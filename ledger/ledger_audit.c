@@ -71,6 +71,7 @@ typedef struct side_item {
     mtr_aggregation_t aggregation;
     int64_t micro, event_ms;
     int side;
+    bool partial; /* from a partial partition */
 } side_item_t;
 
 typedef struct items {
@@ -130,6 +131,7 @@ static mtr_err_t read_billed(mtr_ledger_t *l, const mtr_ledger_audit_part_t *par
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         *push(it) = (side_item_t){
             .key = key_columns(st, pool),
+            .partial = part->partial,
             .hour_ms = sqlite3_column_int64(st, 5),
             .aggregation = (mtr_aggregation_t)sqlite3_column_int(st, 6),
             .micro = sqlite3_column_int64(st, 7),
@@ -231,16 +233,18 @@ static void combine(combined_t *c, const side_item_t *x)
     }
 }
 
-static bool wanted(const mtr_ledger_audit_request_t *req, const mtr_ledger_contribution_t *c)
+/* The compared part c comes from, or NULL when c is not compared. */
+static const mtr_ledger_audit_part_t *part_of(const mtr_ledger_audit_request_t *req,
+                                              const mtr_ledger_contribution_t *c)
 {
     if (req->customer && strcmp(req->customer, c->key.customer))
-        return false;
+        return NULL;
     for (size_t i = 0; i < req->n_parts; i++) {
         const mtr_ledger_audit_part_t *p = &req->parts[i];
         if (p->partition == c->partition && !strcmp(p->topic, c->topic))
-            return c->hour_ms >= p->from_ms && c->hour_ms <= p->through_ms;
+            return c->hour_ms >= p->from_ms && c->hour_ms <= p->through_ms ? p : NULL;
     }
-    return false;
+    return NULL;
 }
 
 mtr_err_t mtr_ledger_audit(mtr_ledger_t *l, const mtr_ledger_audit_request_t *req,
@@ -263,14 +267,16 @@ mtr_err_t mtr_ledger_audit(mtr_ledger_t *l, const mtr_ledger_audit_request_t *re
         err = read_corrected(l, from_ms, through_ms, req->customer, pool, &it, errstr, errstr_size);
     for (size_t i = 0; i < req->n_recomputed && !err; i++) {
         const mtr_ledger_contribution_t *c = &req->recomputed[i];
-        if (!wanted(req, c))
+        const mtr_ledger_audit_part_t *part = part_of(req, c);
+        if (!part)
             continue;
         *push(&it) = (side_item_t){.key = c->key,
                                    .hour_ms = c->hour_ms,
                                    .aggregation = c->aggregation,
                                    .micro = c->quantity_micro,
                                    .event_ms = c->time_ms,
-                                   .side = RECOMPUTED};
+                                   .side = RECOMPUTED,
+                                   .partial = part->partial};
     }
     if (!err && it.n)
         qsort(it.v, it.n, sizeof *it.v, item_cmp);
@@ -278,8 +284,11 @@ mtr_err_t mtr_ledger_audit(mtr_ledger_t *l, const mtr_ledger_audit_request_t *re
     for (size_t i = 0; i < it.n && !err;) {
         combined_t side[N_SIDES] = {{0}};
         size_t j = i;
-        for (; j < it.n && !item_cmp(&it.v[i], &it.v[j]); j++)
+        bool partial = false;
+        for (; j < it.n && !item_cmp(&it.v[i], &it.v[j]); j++) {
             combine(&side[it.v[j].side], &it.v[j]);
+            partial |= it.v[j].partial;
+        }
         if (!side[BILLED].seen && !side[RECOMPUTED].seen) {
             i = j; /* corrections of a key-hour outside the compared partitions */
             continue;
@@ -305,6 +314,7 @@ mtr_err_t mtr_ledger_audit(mtr_ledger_t *l, const mtr_ledger_audit_request_t *re
                 side[RECOMPUTED].seen ? side[RECOMPUTED].aggregation : side[BILLED].aggregation,
             .in_ledger = side[BILLED].seen,
             .in_topic = side[RECOMPUTED].seen,
+            .partial = partial,
             .billed_micro = side[BILLED].micro,
             .recomputed_micro = side[RECOMPUTED].micro,
             .corrected_micro = side[CORRECTED].micro,

@@ -53,6 +53,7 @@ typedef struct mtr_ledger_audit_part {
     int32_t partition;
     int64_t from_ms;
     int64_t through_ms;
+    bool partial; /* the replay could not read all of it (retention) */
 } mtr_ledger_audit_part_t;
 
 typedef struct mtr_ledger_audit_request {
@@ -72,6 +73,7 @@ typedef struct mtr_ledger_audit_row {
     int64_t hour_ms;
     mtr_aggregation_t aggregation; /* the recomputed side's, else the ledger's */
     bool in_ledger, in_topic;
+    bool partial;             /* a partial partition has part in it: no verdict */
     int64_t billed_micro;     /* what the ledger counted */
     int64_t recomputed_micro; /* what the replay counted */
     int64_t corrected_micro;  /* earlier corrections of this hour */

@@ -319,5 +319,6 @@ void ledger_record_from_row(sqlite3_stmt *st, mtr_ledger_record_t *out);
     "id, scope_kind, scope, customer_kind, customer, dimension, hour_ms, quantity_micro, "         \
     "aws_quantity, moved_in, rounding, status, attempts, metering_record_id, last_error, "         \
     "moved_to, created_ms, updated_ms, aggregation"
+#define LEDGER_RECORD_N_COLUMNS 19
 
 #endif

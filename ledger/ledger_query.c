@@ -63,6 +63,7 @@ void mtr_ledger_record_clear(mtr_ledger_record_t *r)
     mtr_free(r->dimension);
     mtr_free(r->metering_record_id);
     mtr_free(r->last_error);
+    mtr_free(r->corrects);
     for (size_t i = 0; i < r->n_allocations; i++)
         for (size_t t = 0; t < r->allocations[i].n_tags; t++) {
             mtr_free((char *)r->allocations[i].tags[t].key);
@@ -236,6 +237,7 @@ static int record_row(sqlite3_stmt *st, const row_sink_t *sink)
 {
     mtr_ledger_record_t r;
     ledger_record_from_row(st, &r);
+    r.corrects = dup_col(st, LEDGER_RECORD_N_COLUMNS);
     int stop = sink->cb.list(&r, sink->opaque);
     mtr_ledger_record_clear(&r);
     return stop;
@@ -246,7 +248,9 @@ mtr_err_t mtr_ledger_list(mtr_ledger_t *ledger, const mtr_ledger_filter_t *f, mt
 {
     sqlite3_stmt *st;
     mtr_err_t err = prepare(ledger,
-                            "SELECT " LEDGER_RECORD_COLUMNS " FROM records" FILTER_WHERE
+                            "SELECT " LEDGER_RECORD_COLUMNS ", (SELECT group_concat(h) FROM"
+                            " (SELECT DISTINCT source_hour_ms AS h FROM corrections c"
+                            " WHERE c.record_id=records.id ORDER BY h)) FROM records" FILTER_WHERE
                             " ORDER BY hour_ms, customer, dimension, scope, id",
                             &st, errstr, errstr_size);
     if (err)

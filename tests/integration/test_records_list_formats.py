@@ -15,7 +15,7 @@ import harness as H  # noqa: E402
 import e2e  # noqa: E402
 
 FIELDS = ("id", "scope", "customer", "dimension", "hour", "usage", "quantity", "status",
-          "attempts", "metering_record_id", "moved_to", "last_error")
+          "attempts", "metering_record_id", "moved_to", "last_error", "corrects")
 
 
 def as_text(row):

@@ -18,6 +18,7 @@ units; the over-billed rows stay listed, never sent. The same replay run
 again bills nothing more."""
 import calendar
 import collections
+import csv
 import json
 import os
 import random
@@ -228,8 +229,24 @@ def main(h):
     H.check("billed too much" in out, "over-billing not listed:\n%s" % out)
     final = per_key({k: max(v, right[k]) for k, v in want.items()})
     wait_accepted(em, final, "the emulator to accept the corrections")
+    listed = subprocess.run([H.BIN, "records", "list", "--config", fixed, "--format", "json"],
+                            capture_output=True, text=True, timeout=60)
+    corrections = [r for r in json.loads(listed.stdout) if r["corrects"]]
+    sources = {time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime(k[2] // 1000))
+               for k, v in expect.items() if v > 0}
+    H.check(corrections and {r["customer"] for r in corrections} == {"cust-under"} and
+            set(",".join(r["corrects"] for r in corrections).split(",")) == sources,
+            "records list does not show the corrections and their source hours %s:\n%s" %
+            (sorted(sources), listed.stdout))
 
-    rc, out, err = replay(fixed, span, "--submit-corrections")
+    invoices = h.path("invoices.csv")
+    with open(invoices, "w") as f:
+        f.write("customer,dimension,agreement_id,invoice_id,unit_price\n"
+                "cust-over,api,agmt-1,\"inv,2026-11\",0.01\n"
+                "cust-over,,agmt-1,\"inv,2026-11\",\n")
+    refunds = h.path("refunds.csv")
+    rc, out, err = replay(fixed, span, "--submit-corrections", "--refund-file", refunds,
+                          "--invoices", invoices)
     rows = json.loads(out)
     H.check(rc == 3 and "correction" not in err.split("billed too much")[0] and
             all(num(r["difference"]) < 0 for r in rows),
@@ -237,6 +254,22 @@ def main(h):
             (rc, out, err))
     H.check({(r["customer"], r["dimension"], parse_hour(r["hour"])) for r in rows} ==
             {k for k, v in expect.items() if v < 0}, "over-billed rows changed: %s" % out)
+    with open(refunds, newline="") as f:
+        lines = {(r["customer"], r["dimension"]): r for r in csv.DictReader(f)}
+    over = collections.Counter()
+    for (c, d, _), v in expect.items():
+        if v < 0:
+            over[(c, d)] -= v
+    H.check(set(lines) == set(over), "refund lines %s, over-billed %s" % (sorted(lines),
+                                                                        sorted(over)))
+    for k, units in over.items():
+        r = lines[k]
+        H.check(num(r["units"]) == units and r["agreementId"] == "agmt-1" and
+                r["originalInvoiceId"] == "inv,2026-11" and r["currencyCode"] == "USD" and
+                r["adjustmentReasonCode"] == "INCORRECT_METERING", "refund line %s" % r)
+        amount = "%g" % (units * 0.01) if k[1] == "api" else ""
+        H.check(r["adjustmentAmount"] == amount, "amount %r, want %r (%s)" %
+                (r["adjustmentAmount"], amount, r))
     stats = em.stats()
     H.check(stats["records"].get("duplicate", 0) == 0, "DuplicateRecord: %s" % stats)
     H.check(accepted(em) == final, "the second run changed what AWS holds")
