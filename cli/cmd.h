@@ -35,6 +35,7 @@ int cmd_mock_kafka(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_records(int argc, char **argv);
 int cmd_offsets(int argc, char **argv);
+int cmd_offsets_reset(int argc, char **argv); /* `meterd offsets reset` */
 int cmd_replay(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_sandbox(int argc, char **argv);

@@ -46,7 +46,8 @@ static const char *const meta_names[] = {"none", "meterd", "foreign"};
 static void usage(FILE *out)
 {
     fprintf(out, "usage: meterd offsets show --config FILE [--format table|csv|json]\n"
-                 "         [--timeout DURATION]\n\n"
+                 "         [--timeout DURATION]\n"
+                 "       meterd offsets reset --config FILE TARGET [--execute] (see its --help)\n\n"
                  "Per partition of the config's topics: the group's committed offset, the log\n"
                  "start and end, the lag, the live member that owns it (when the broker\n"
                  "describes groups), and the close log meterd keeps in the commit metadata:\n"
@@ -186,6 +187,6 @@ static int offsets_show(int argc, char **argv)
 
 int cmd_offsets(int argc, char **argv)
 {
-    static const cli_subcommand_t subs[] = {{"show", offsets_show}};
+    static const cli_subcommand_t subs[] = {{"show", offsets_show}, {"reset", cmd_offsets_reset}};
     return cli_dispatch("offsets", argc, argv, subs, sizeof subs / sizeof subs[0], usage);
 }

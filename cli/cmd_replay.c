@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/flags.h"
 #include "cli/progress.h"
 #include "cli/replay_fix.h"
 #include "cli/rows.h"
@@ -19,8 +20,6 @@
 #include "ingest/replay.h"
 #include "ledger/ledger.h"
 #include "ledger/ledger_audit.h"
-
-#define MAX_PARTITIONS 4096
 
 enum {
     COL_SCOPE,
@@ -106,7 +105,7 @@ typedef struct replay_args {
     const char *config_path, *ledger_path, *format, *customer, *hours_text;
     const char *refund_path, *invoices_path;
     int64_t from_ms, to_ms, timeout_ms;
-    int32_t partitions[MAX_PARTITIONS];
+    int32_t partitions[CLI_MAX_PARTITIONS];
     size_t n_partitions;
     bool all, submit;
 } replay_args_t;
@@ -130,21 +129,6 @@ static bool parse_hours(const char *text, int64_t *from_ms, int64_t *to_ms)
     *from_ms = a_start;
     *to_ms = mtr_hour_floor_ms(b_end);
     return true;
-}
-
-static bool parse_partitions(const char *text, int32_t *out, size_t *n)
-{
-    *n = 0;
-    const char *p = text;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 0 || v > INT32_MAX || *n == MAX_PARTITIONS || (*end && *end != ','))
-            return false;
-        out[(*n)++] = (int32_t)v;
-        p = *end ? end + 1 : end;
-    }
-    return *n > 0;
 }
 
 static void set_quantity(char **row, size_t col, int64_t micro)
@@ -347,7 +331,7 @@ static int parse_args(int argc, char **argv, replay_args_t *a)
             }
             break;
         case 'p':
-            if (!parse_partitions(optarg, a->partitions, &a->n_partitions)) {
+            if (!cli_parse_partitions(optarg, a->partitions, &a->n_partitions)) {
                 fprintf(stderr,
                         "meterd replay: --partitions \"%s\": give partition numbers separated "
                         "by commas, e.g. 0,3\n",
@@ -421,12 +405,10 @@ int cmd_replay(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0)
         return rc;
-    char err[1024];
-    mtr_config_t *cfg = NULL;
-    if (mtr_config_load(a.config_path, &cfg, NULL, err, sizeof err) != MTR_OK) {
-        fprintf(stderr, "meterd replay: %s\n", err);
+    mtr_config_t *cfg = cli_load_config("replay", a.config_path);
+    if (!cfg)
         return 2;
-    }
+    char err[1024];
     mtr_ledger_options_t lo = {.must_exist = true};
     mtr_ledger_t *ledger = NULL;
     if (mtr_ledger_open(a.ledger_path ? a.ledger_path : cfg->ledger.path, &lo, &ledger, err,

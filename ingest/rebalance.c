@@ -83,6 +83,23 @@ static mtr_err_t reconcile(mtr_ingest_t *ing, rd_kafka_topic_partition_t *tp, bo
                  "back (%" PRId64 " micro-units to be recounted)",
                  tp->topic, tp->partition, res.confirmed_parts, res.rolled_back_parts,
                  res.rolled_back_micro);
+    if (res.foreign_commit && res.resume_offset > res.ledger_offset)
+        mtr_warn("ingest",
+                 "%s[%" PRId32 "]: the committed offset was moved forward from %" PRId64
+                 " (the ledger's) to %" PRId64 " without meterd's close log, by another tool: "
+                 "offsets %" PRId64 "..%" PRId64 " will not be read, and usage in them that was "
+                 "not yet closed is never billed (`meterd offsets reset --to-offset %" PRId64
+                 "` estimates it while meterd is stopped); closed hours stay closed, so nothing "
+                 "is billed twice",
+                 tp->topic, tp->partition, res.ledger_offset, res.resume_offset, res.ledger_offset,
+                 res.resume_offset - 1, res.ledger_offset);
+    else if (res.foreign_commit)
+        mtr_warn("ingest",
+                 "%s[%" PRId32 "]: the committed offset %" PRId64 " was set without meterd's "
+                 "close log, by another tool; the ledger's checkpoint %" PRId64 " is newer: "
+                 "resuming there and committing it back, so nothing is counted twice or "
+                 "skipped (to re-check closed hours use `meterd replay`)",
+                 tp->topic, tp->partition, (int64_t)tp->offset, res.resume_offset);
     const char *resume_meta = res.resume_metadata;
     err = mtr_commit_meta_parse(resume_meta, resume_meta ? strlen(resume_meta) : 0, meta, errstr,
                                 errstr_size);

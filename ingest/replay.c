@@ -1,8 +1,7 @@
 /* `meterd replay --hours`: planning each partition's offsets from the
- * ledger's close history, reading them with librdkafka's partition
- * consumer (rd_kafka_consume_start_queue: no group, nothing to commit with),
- * and counting every event by the pipeline's rules into per-partition hour
- * tables, which become the recomputed contributions. */
+ * ledger's close history, reading them with the range reader (no group,
+ * nothing to commit with; ingest/reader.h), and counting every event by the pipeline's rules into
+ * per-partition hour tables, which become the recomputed contributions. */
 #include "ingest/replay.h"
 
 #include <inttypes.h>
@@ -13,13 +12,10 @@
 #include "aggregate/window.h"
 #include "core/mem.h"
 #include "ingest/commit_meta.h"
-#include "ingest/kafka_conf.h"
+#include "ingest/reader.h"
 #include "ingest/message.h"
 #include "ingest/scopes.h"
 #include "ledger/ledger_audit.h"
-
-#define CONSUME_BATCH 1024
-#define POLL_MS       100
 
 static const char *const coverage_names[] = {"complete", "gap", "unbounded", "shared",
                                              "not closed"};
@@ -30,14 +26,10 @@ const char *mtr_replay_coverage_name(mtr_replay_coverage_t c)
                                                                           : "unknown";
 }
 
-/* One partition being replayed. */
+/* One partition being replayed (the same index in mtr_replay_t.parts). */
 typedef struct part_state {
-    size_t out; /* index into mtr_replay_t.parts */
-    rd_kafka_topic_t *rkt;
     mtr_agg_closelog_t log; /* the full confirmed close log */
     mtr_agg_shard_t *hours; /* recomputed hour tables */
-    int64_t position;       /* next offset to handle */
-    bool reading;
 } part_state_t;
 
 typedef struct replay_run {
@@ -81,7 +73,7 @@ static const char *foreign_writer(const mtr_ledger_closed_hour_t *h, size_t n, c
 static mtr_err_t plan(replay_run_t *run, mtr_ledger_t *ledger, part_state_t *s, int64_t log_start,
                       int64_t log_end, char *errstr, size_t errstr_size)
 {
-    mtr_replay_partition_t *p = &run->out->parts[s->out];
+    mtr_replay_partition_t *p = &run->out->parts[s - run->states];
     const mtr_replay_request_t *req = run->req;
     mtr_ledger_closed_hour_t *h;
     size_t n;
@@ -206,24 +198,22 @@ static mtr_err_t add_topic(replay_run_t *run, mtr_ledger_t *ledger, const char *
         out->parts = mtr_realloc(out->parts, (out->n_parts + 1) * sizeof *out->parts);
         out->parts[out->n_parts] =
             (mtr_replay_partition_t){.topic = mtr_strdup(topic), .partition = part};
+        out->n_parts++;
         run->states = mtr_realloc(run->states, (run->n_states + 1) * sizeof *run->states);
         part_state_t *s = &run->states[run->n_states++];
-        *s = (part_state_t){.out = out->n_parts++, .rkt = rkt};
         mtr_agg_closelog_init(&s->log);
         s->hours = mtr_agg_shard_new(0, 0);
         err = plan(run, ledger, s, lo, hi, errstr, errstr_size);
-        s->position = out->parts[s->out].start;
     }
     rd_kafka_metadata_destroy(md);
-    if (!run->n_states || run->states[run->n_states - 1].rkt != rkt)
-        rd_kafka_topic_destroy(rkt);
+    rd_kafka_topic_destroy(rkt);
     return err;
 }
 
 /* Counts one valid event by the pipeline's rules. */
 static void count_event(replay_run_t *run, part_state_t *s, const mtr_event_t *ev, int64_t offset)
 {
-    mtr_replay_partition_t *p = &run->out->parts[s->out];
+    mtr_replay_partition_t *p = &run->out->parts[s - run->states];
     int64_t hour = mtr_agg_effective_hour(&s->log, ev->time_ms, offset);
     if (hour < run->req->from_ms || hour > p->through_ms) {
         p->other_hours++;
@@ -248,21 +238,10 @@ static void count_event(replay_run_t *run, part_state_t *s, const mtr_event_t *e
     p->counted++;
 }
 
-static void handle(replay_run_t *run, part_state_t *s, const rd_kafka_message_t *msg)
+static void on_message(void *opaque, size_t range, const rd_kafka_message_t *msg)
 {
-    mtr_replay_partition_t *p = &run->out->parts[s->out];
-    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        if (msg->offset >= p->end)
-            s->position = p->end;
-        return;
-    }
-    if (msg->err || msg->offset < s->position)
-        return;
-    s->position = msg->offset + 1;
-    if (msg->offset >= p->end) {
-        s->position = p->end;
-        return;
-    }
+    replay_run_t *run = opaque;
+    mtr_replay_partition_t *p = &run->out->parts[range];
     p->messages++;
     mtr_event_t ev;
     mtr_event_reason_t reason = mtr_ingest_decode_message(run->decoder, msg, &ev, NULL, 0);
@@ -271,96 +250,20 @@ static void handle(replay_run_t *run, part_state_t *s, const rd_kafka_message_t 
         p->invalid_by_reason[reason]++;
         return;
     }
-    count_event(run, s, &ev, msg->offset);
-}
-
-static part_state_t *state_of(replay_run_t *run, const rd_kafka_message_t *msg)
-{
-    for (size_t i = 0; i < run->n_states; i++) {
-        part_state_t *s = &run->states[i];
-        if (s->rkt == msg->rkt && run->out->parts[s->out].partition == msg->partition)
-            return s;
-    }
-    return NULL;
-}
-
-static void report_progress(replay_run_t *run, bool final)
-{
-    if (!run->req->progress)
-        return;
-    uint64_t done = 0, total = 0;
-    for (size_t i = 0; i < run->n_states; i++) {
-        const mtr_replay_partition_t *p = &run->out->parts[run->states[i].out];
-        total += (uint64_t)(p->end - p->start);
-        int64_t at = run->states[i].position < p->end ? run->states[i].position : p->end;
-        done += (uint64_t)(at - p->start);
-    }
-    run->req->progress(run->req->progress_opaque, final ? total : done, total);
+    count_event(run, &run->states[range], &ev, msg->offset);
 }
 
 static mtr_err_t read_all(replay_run_t *run, char *errstr, size_t errstr_size)
 {
-    rd_kafka_queue_t *q = rd_kafka_queue_new(run->rk);
-    mtr_err_t err = MTR_OK;
-    size_t active = 0;
-    for (size_t i = 0; i < run->n_states && !err; i++) {
-        part_state_t *s = &run->states[i];
-        const mtr_replay_partition_t *p = &run->out->parts[s->out];
-        if (p->start >= p->end)
-            continue;
-        if (rd_kafka_consume_start_queue(s->rkt, p->partition, p->start, q) == -1)
-            err = mtr_err_set(errstr, errstr_size, MTR_ERR_IO, "cannot read %s[%" PRId32 "]: %s",
-                              p->topic, p->partition, rd_kafka_err2str(rd_kafka_last_error()));
-        else {
-            s->reading = true;
-            active++;
-        }
-    }
-    rd_kafka_message_t *msgs[CONSUME_BATCH];
-    int idle_ms = 0;
-    int since_progress = 0;
-    while (!err && active) {
-        ssize_t got = rd_kafka_consume_batch_queue(q, POLL_MS, msgs, CONSUME_BATCH);
-        idle_ms = got > 0 ? 0 : idle_ms + POLL_MS;
-        for (ssize_t i = 0; i < got; i++) {
-            part_state_t *s = state_of(run, msgs[i]);
-            if (s && s->reading)
-                handle(run, s, msgs[i]);
-            rd_kafka_message_destroy(msgs[i]);
-        }
-        for (size_t i = 0; i < run->n_states; i++) {
-            part_state_t *s = &run->states[i];
-            if (s->reading && s->position >= run->out->parts[s->out].end) {
-                rd_kafka_consume_stop(s->rkt, run->out->parts[s->out].partition);
-                s->reading = false;
-                active--;
-            }
-        }
-        if (idle_ms >= run->req->timeout_ms) {
-            for (size_t i = 0; i < run->n_states; i++)
-                if (run->states[i].reading) {
-                    const mtr_replay_partition_t *p = &run->out->parts[run->states[i].out];
-                    err = mtr_err_set(errstr, errstr_size, MTR_ERR_IO,
-                                      "no data from %s[%" PRId32 "] at offset %" PRId64
-                                      " for %d ms (it should reach %" PRId64
-                                      "): is the cluster up? (--timeout waits longer)",
-                                      p->topic, p->partition, run->states[i].position,
-                                      run->req->timeout_ms, p->end);
-                    break;
-                }
-        }
-        if (++since_progress >= 4) {
-            since_progress = 0;
-            report_progress(run, false);
-        }
-    }
-    for (size_t i = 0; i < run->n_states; i++)
-        if (run->states[i].reading)
-            rd_kafka_consume_stop(run->states[i].rkt,
-                                  run->out->parts[run->states[i].out].partition);
-    rd_kafka_queue_destroy(q);
-    if (!err)
-        report_progress(run, true);
+    mtr_replay_t *out = run->out;
+    mtr_reader_range_t *ranges = mtr_calloc(out->n_parts ? out->n_parts : 1, sizeof *ranges);
+    for (size_t i = 0; i < out->n_parts; i++)
+        ranges[i] = (mtr_reader_range_t){out->parts[i].topic, out->parts[i].partition,
+                                         out->parts[i].start, out->parts[i].end, 0};
+    mtr_err_t err =
+        mtr_reader_read(run->rk, ranges, out->n_parts, run->req->timeout_ms, on_message, run,
+                        run->req->progress, run->req->progress_opaque, errstr, errstr_size);
+    mtr_free(ranges);
     return err;
 }
 
@@ -372,7 +275,7 @@ static void collect(replay_run_t *run)
     size_t cap = 0;
     for (size_t i = 0; i < run->n_states; i++) {
         part_state_t *s = &run->states[i];
-        const mtr_replay_partition_t *p = &out->parts[s->out];
+        const mtr_replay_partition_t *p = &out->parts[i];
         int64_t hours[64];
         size_t n_hours;
         while ((n_hours = mtr_agg_shard_hours(s->hours, hours, 64)) > 0) {
@@ -421,36 +324,13 @@ static void collect(replay_run_t *run)
                 &out->pool, out->recomputed[i].key.scope, strlen(out->recomputed[i].key.scope));
 }
 
-static mtr_err_t new_reader(const mtr_config_t *config, rd_kafka_t **out, char *errstr,
-                            size_t errstr_size)
-{
-    rd_kafka_conf_t *conf;
-    mtr_err_t err = mtr_ingest_reader_conf(config, &conf, errstr, errstr_size);
-    if (err)
-        return err;
-    char kerr[512];
-    rd_kafka_conf_set_log_cb(conf, mtr_ingest_kafka_log);
-    if (rd_kafka_conf_set(conf, "enable.partition.eof", "true", kerr, sizeof kerr) !=
-        RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return mtr_err_set(errstr, errstr_size, MTR_ERR_CONFIG, "%s", kerr);
-    }
-    *out = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr);
-    if (!*out) {
-        rd_kafka_conf_destroy(conf);
-        return mtr_err_set(errstr, errstr_size, MTR_ERR_IO, "cannot create a Kafka client: %s",
-                           kerr);
-    }
-    return MTR_OK;
-}
-
 mtr_err_t mtr_replay_hours(const mtr_config_t *config, mtr_ledger_t *ledger,
                            const mtr_replay_request_t *req, mtr_replay_t *out, char *errstr,
                            size_t errstr_size)
 {
     *out = (mtr_replay_t){0};
     replay_run_t run = {.config = config, .req = req, .out = out};
-    mtr_err_t err = new_reader(config, &run.rk, errstr, errstr_size);
+    mtr_err_t err = mtr_reader_new(config, &run.rk, errstr, errstr_size);
     if (err)
         return err;
     run.decoder = mtr_event_decoder_new(config, mtr_clock_system());
@@ -465,8 +345,6 @@ mtr_err_t mtr_replay_hours(const mtr_config_t *config, mtr_ledger_t *ledger,
         part_state_t *s = &run.states[i];
         mtr_agg_closelog_free(&s->log);
         mtr_agg_shard_free(s->hours);
-        if (i + 1 == run.n_states || run.states[i + 1].rkt != s->rkt)
-            rd_kafka_topic_destroy(s->rkt);
     }
     mtr_free(run.states);
     mtr_ingest_scopes_free(&run.scopes);

@@ -273,6 +273,14 @@ typedef struct mtr_ledger_reconcile_result {
     int64_t resume_offset; /* -1: nothing committed anywhere */
     char *resume_metadata; /* caller frees with mtr_free; may be NULL */
     bool kafka_behind;     /* re-commit resume_offset: Kafka lost ground */
+    /* Kafka's offset is not what meterd committed: its close log lacks
+     * hours this ledger closed (none at all: a plain commit by another
+     * tool; older ones: stale metadata). Kafka ahead: p resumes at Kafka's
+     * offset with the ledger's close log, so closed hours stay closed, and
+     * offsets from the ledger's checkpoint to there are never read. Kafka
+     * behind: p resumes at the ledger's checkpoint, as always. */
+    bool foreign_commit;
+    int64_t ledger_offset; /* the ledger's checkpoint before reconciling; -1: none */
 } mtr_ledger_reconcile_result_t;
 
 /* See case list above. One transaction. STATE (with nothing changed) when

@@ -251,6 +251,43 @@ static mtr_err_t apply(mtr_ledger_t *l, const char *topic, int32_t partition, pa
     return err;
 }
 
+/* The last hour of p's confirmed close log in this ledger; INT64_MIN: none. */
+static mtr_err_t last_closed_hour(mtr_ledger_t *l, const char *topic, int32_t partition,
+                                  int64_t *hour, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(l->db,
+                           "SELECT MAX(g.hour_ms) FROM close_log g JOIN close_parts p"
+                           " ON p.close_id=g.close_id AND p.topic=g.topic AND p.part=g.part"
+                           " WHERE g.topic=?1 AND g.part=?2 AND p.state=1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return ledger_db_err(l, errstr, errstr_size, "preparing the close log query");
+    sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, partition);
+    int rc = sqlite3_step(st);
+    *hour = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL
+                ? sqlite3_column_int64(st, 0)
+                : INT64_MIN;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? MTR_OK
+                            : ledger_db_err(l, errstr, errstr_size, "reading the close log");
+}
+
+/* Whether Kafka's close log lacks hours the ledger closed on p. A close
+ * log meterd committed always reaches at least the last hour the committing
+ * ledger closed, and a later owner's reaches further, so a shorter one
+ * was written by another tool (or copied from an old commit). */
+static bool kafka_log_is_foreign(const mtr_ledger_kafka_state_t *kafka, int64_t ledger_last)
+{
+    if (ledger_last == INT64_MIN)
+        return false;
+    int64_t kafka_last = INT64_MIN;
+    for (size_t i = 0; i < kafka->n_close_log; i++)
+        if (kafka->close_log[i].hour_ms > kafka_last)
+            kafka_last = kafka->close_log[i].hour_ms;
+    return kafka_last < ledger_last;
+}
+
 mtr_err_t mtr_ledger_reconcile_partition(mtr_ledger_t *ledger, const char *topic, int32_t partition,
                                          const mtr_ledger_kafka_state_t *kafka,
                                          mtr_ledger_reconcile_result_t *result, char *errstr,
@@ -271,13 +308,22 @@ mtr_err_t mtr_ledger_reconcile_partition(mtr_ledger_t *ledger, const char *topic
         (err = apply(l, topic, partition, parts, n, kafka, result, errstr, errstr_size)) ||
         (err = ledger_partition_state(l, topic, partition, &cp, errstr, errstr_size)))
         goto fail;
+    int64_t ledger_last;
+    if ((err = last_closed_hour(l, topic, partition, &ledger_last, errstr, errstr_size)))
+        goto fail;
+    result->ledger_offset = cp.commit_offset;
+    result->foreign_commit = kafka->committed_offset >= 0 &&
+                             kafka->committed_offset != cp.commit_offset &&
+                             kafka_log_is_foreign(kafka, ledger_last);
     if (kafka->committed_offset > cp.commit_offset) {
-        /* Another owner advanced p: its position is the newer one. */
-        if ((err = ledger_set_checkpoint(l, topic, partition, kafka->committed_offset,
-                                         kafka->metadata, "kafka", errstr, errstr_size)))
+        /* Another owner advanced p: its position is the newer one. A close
+         * log it lacks is the ledger's: closed hours stay closed. */
+        const char *meta = result->foreign_commit ? cp.close_log_tail : kafka->metadata;
+        if ((err = ledger_set_checkpoint(l, topic, partition, kafka->committed_offset, meta,
+                                         "kafka", errstr, errstr_size)))
             goto fail;
         result->resume_offset = kafka->committed_offset;
-        result->resume_metadata = kafka->metadata ? mtr_strdup(kafka->metadata) : NULL;
+        result->resume_metadata = meta ? mtr_strdup(meta) : NULL;
     } else {
         result->resume_offset = cp.commit_offset;
         result->resume_metadata = cp.close_log_tail;
