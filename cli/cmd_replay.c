@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/mem.h"
 #include "core/quantity.h"
+#include "ingest/dead_letter_scan.h"
 #include "ingest/replay.h"
 #include "ledger/ledger.h"
 #include "ledger/ledger_audit.h"
@@ -64,7 +65,8 @@ static const char *const aggregation_names[] = {"sum", "count", "max", "latest"}
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: meterd replay --config FILE --hours FROM[..TO] [--partitions 0,3]\n"
+    fprintf(out, "usage: meterd replay --config FILE (--hours FROM[..TO] | --dead-letter\n"
+                 "         --since TIME [--until TIME]) [--partitions 0,3]\n"
                  "         [--customer C] [--ledger PATH] [--all] [--format table|csv|json]\n"
                  "         [--timeout DURATION] [--submit-corrections]\n"
                  "         [--refund-file FILE [--invoices FILE]]\n\n"
@@ -77,6 +79,13 @@ static void usage(FILE *out)
                  "offsets the ledger's close log says fed those hours, with a reader that\n"
                  "joins no group and commits nothing, so a running meterd is not disturbed.\n"
                  "A partition whose offsets were deleted by retention is reported as a gap.\n\n"
+                 "--dead-letter reads the copies kafka.dead_letter_topic got in [--since,\n"
+                 "--until), decodes each with the config as it is now, and reports which are\n"
+                 "valid now (by the reason they were rejected for) and which are still invalid\n"
+                 "(by today's reason, with examples). A copy of an event dead-lettered twice\n"
+                 "counts once. The closed hours the now-valid events belong to are then\n"
+                 "recomputed from the source topic as --hours does, so what they miss is\n"
+                 "billed once.\n\n"
                  "A dry run: nothing is billed unless --submit-corrections is given. Then every\n"
                  "positive difference is billed as a correction of its hour, placed in the\n"
                  "oldest unsent hour of that customer and dimension (or the current one) and\n"
@@ -108,6 +117,8 @@ typedef struct replay_args {
     int32_t partitions[CLI_MAX_PARTITIONS];
     size_t n_partitions;
     bool all, submit;
+    bool dead_letter;
+    int64_t since_ms, until_ms;
 } replay_args_t;
 
 /* "FROM..TO" or "FROM": whole hours. */
@@ -283,7 +294,8 @@ static outcome_t summarise(FILE *out, const char *hours, const mtr_replay_t *rp,
 static void describe_run(const replay_args_t *a, const char *hours, char *buf, size_t size)
 {
     const char *user = getenv("USER");
-    int n = snprintf(buf, size, "replay --hours %s", hours);
+    int n = snprintf(buf, size, "replay %s%s",
+                     a->dead_letter ? "--dead-letter, hours " : "--hours ", hours);
     for (size_t i = 0; i < a->n_partitions && n > 0 && (size_t)n < size; i++)
         n += snprintf(buf + n, size - (size_t)n, "%s%d", i ? "," : " --partitions ",
                       a->partitions[i]);
@@ -308,9 +320,12 @@ static int parse_args(int argc, char **argv, replay_args_t *a)
                                          {"submit-corrections", no_argument, NULL, 's'},
                                          {"refund-file", required_argument, NULL, 'r'},
                                          {"invoices", required_argument, NULL, 'i'},
+                                         {"dead-letter", no_argument, NULL, 'd'},
+                                         {"since", required_argument, NULL, 'S'},
+                                         {"until", required_argument, NULL, 'U'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    *a = (replay_args_t){.format = "table", .timeout_ms = 30000};
+    *a = (replay_args_t){.format = "table", .timeout_ms = 30000, .until_ms = INT64_MAX};
     int c;
     optind = 1;
     opterr = 0;
@@ -374,6 +389,22 @@ static int parse_args(int argc, char **argv, replay_args_t *a)
         case 'i':
             a->invoices_path = optarg;
             break;
+        case 'd':
+            a->dead_letter = true;
+            break;
+        case 'S':
+        case 'U': {
+            int64_t start, end;
+            if (!cli_parse_time(optarg, &start, &end)) {
+                fprintf(stderr,
+                        "meterd replay: %s \"%s\": give an RFC 3339 time, e.g. "
+                        "2026-11-26T10:00:00Z (or 2026-11-26 for a day)\n",
+                        c == 'S' ? "--since" : "--until", optarg);
+                return 2;
+            }
+            *(c == 'S' ? &a->since_ms : &a->until_ms) = start;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -384,12 +415,13 @@ static int parse_args(int argc, char **argv, replay_args_t *a)
             return 2;
         }
     }
-    const char *missing = optind < argc     ? "unexpected argument"
-                          : !a->config_path ? "--config FILE is required"
-                          : !a->hours_text  ? "--hours FROM..TO is required"
-                          : a->invoices_path && !a->refund_path
-                              ? "--invoices fills a --refund-file: give both"
-                              : NULL;
+    const char *missing =
+        optind < argc                       ? "unexpected argument"
+        : !a->config_path                   ? "--config FILE is required"
+        : !a->hours_text == !a->dead_letter ? "give --hours FROM..TO or --dead-letter --since TIME"
+        : a->dead_letter && !a->since_ms    ? "--dead-letter needs --since TIME"
+        : a->invoices_path && !a->refund_path ? "--invoices fills a --refund-file: give both"
+                                              : NULL;
     if (missing) {
         fprintf(stderr, "meterd replay: %s%s%s%s\n\n", missing, optind < argc ? " \"" : "",
                 optind < argc ? argv[optind] : "", optind < argc ? "\"" : "");
@@ -397,6 +429,169 @@ static int parse_args(int argc, char **argv, replay_args_t *a)
         return 2;
     }
     return -1;
+}
+
+static void print_reasons(const mtr_dlq_scan_t *scan, bool table)
+{
+    FILE *out = table ? stdout : stderr;
+    if (scan->n_reasons) {
+        fprintf(out, "%-28s %10s %14s\n", "reason", "now valid", "still invalid");
+        for (size_t i = 0; i < scan->n_reasons; i++)
+            fprintf(out, "%-28s %10llu %14llu\n", scan->reasons[i].reason,
+                    (unsigned long long)scan->reasons[i].now_valid,
+                    (unsigned long long)scan->reasons[i].still_invalid);
+    }
+    for (size_t i = 0; i < scan->n_reasons; i++)
+        for (size_t e = 0; e < scan->reasons[i].n_examples; e++)
+            fprintf(out, "  still %s: %s\n", scan->reasons[i].reason, scan->reasons[i].examples[e]);
+    fprintf(out,
+            "\n%llu dead-letter cop(ies) read (%llu of an event already seen, counted once; "
+            "%llu without meterd.source headers, skipped): %llu now valid, %llu still "
+            "invalid (the reasons above are the original ones for the valid, today's for "
+            "the invalid)\n",
+            (unsigned long long)scan->messages, (unsigned long long)scan->duplicates,
+            (unsigned long long)scan->no_origin, (unsigned long long)scan->now_valid,
+            (unsigned long long)scan->still_invalid);
+}
+
+static int replay_hours(const replay_args_t *a, const mtr_config_t *cfg, mtr_ledger_t *ledger);
+
+/* --dead-letter: which copies are valid now, and the closed hours they
+ * belong to recomputed from the source topic (so the shortfall is billed
+ * as `--hours` would bill it, once). */
+static int replay_dead_letter(const replay_args_t *args, const mtr_config_t *cfg,
+                              mtr_ledger_t *ledger)
+{
+    replay_args_t a = *args;
+    char err[1024];
+    cli_progress_t progress;
+    cli_progress_init(&progress, "dead-letter", "copies");
+    mtr_dlq_scan_t scan;
+    if (mtr_dlq_scan(cfg, ledger, a.since_ms, a.until_ms, (int)a.timeout_ms, cli_progress_update,
+                     &progress, &scan, err, sizeof err) != MTR_OK) {
+        fprintf(stderr, "meterd replay: %s\n", err);
+        return 1;
+    }
+    cli_progress_finish(&progress);
+    bool table = !strcmp(a.format, "table");
+    FILE *out = table ? stdout : stderr;
+    print_reasons(&scan, table);
+    uint64_t open = 0, closed = 0;
+    a.from_ms = INT64_MAX;
+    a.to_ms = INT64_MIN;
+    size_t given = a.n_partitions;
+    for (size_t i = 0; i < scan.n_sources; i++) {
+        const mtr_dlq_source_t *s = &scan.sources[i];
+        open += s->open_events;
+        if (!s->closed_events)
+            continue;
+        closed += s->closed_events;
+        a.from_ms = s->from_ms < a.from_ms ? s->from_ms : a.from_ms;
+        a.to_ms = s->to_ms > a.to_ms ? s->to_ms : a.to_ms;
+        if (!given && a.n_partitions < CLI_MAX_PARTITIONS)
+            a.partitions[a.n_partitions++] = s->partition;
+    }
+    if (open)
+        fprintf(out,
+                "%llu now-valid event(s) belong to hours not closed yet: a meterd running "
+                "this config counts those it reads again; replay once their hours closed\n",
+                (unsigned long long)open);
+    int rc = scan.still_invalid ? 3 : 0;
+    if (closed) {
+        char from[32], to[32];
+        cli_format_hour(a.from_ms, from, sizeof from);
+        cli_format_hour(a.to_ms, to, sizeof to);
+        fprintf(out,
+                "%llu now-valid event(s) belong to closed hours %s..%s: recomputing those "
+                "hours from the source topic\n\n",
+                (unsigned long long)closed, from, to);
+        int hours_rc = replay_hours(&a, cfg, ledger);
+        rc = hours_rc ? hours_rc : rc;
+    }
+    mtr_dlq_scan_free(&scan);
+    return rc;
+}
+
+/* Replays a->from_ms..a->to_ms and reports; the exit code. */
+static int replay_hours(const replay_args_t *a, const mtr_config_t *cfg, mtr_ledger_t *ledger)
+{
+    char err[1024];
+    cli_progress_t progress;
+    cli_progress_init(&progress, "replay", "offsets");
+    mtr_replay_request_t req = {
+        .from_ms = a->from_ms,
+        .to_ms = a->to_ms,
+        .partitions = a->n_partitions ? a->partitions : NULL,
+        .n_partitions = a->n_partitions,
+        .customer = a->customer,
+        .timeout_ms = (int)a->timeout_ms,
+        .progress = cli_progress_update,
+        .progress_opaque = &progress,
+    };
+    mtr_replay_t rp;
+    mtr_ledger_audit_t audit = {0};
+    int rc = 1;
+    if (mtr_replay_hours(cfg, ledger, &req, &rp, err, sizeof err) != MTR_OK) {
+        fprintf(stderr, "meterd replay: %s\n", err);
+        goto out;
+    }
+    cli_progress_finish(&progress);
+    mtr_ledger_audit_part_t *parts = mtr_calloc(rp.n_parts ? rp.n_parts : 1, sizeof *parts);
+    for (size_t i = 0; i < rp.n_parts; i++)
+        parts[i] = (mtr_ledger_audit_part_t){rp.parts[i].topic, rp.parts[i].partition, a->from_ms,
+                                             rp.parts[i].through_ms,
+                                             rp.parts[i].coverage != MTR_REPLAY_COMPLETE};
+    mtr_ledger_audit_request_t areq = {parts, rp.n_parts, a->customer, rp.recomputed,
+                                       rp.n_recomputed};
+    mtr_err_t aerr = mtr_ledger_audit(ledger, &areq, &audit, err, sizeof err);
+    mtr_free(parts);
+    if (aerr) {
+        fprintf(stderr, "meterd replay: %s\n", err);
+        mtr_replay_free(&rp);
+        goto out;
+    }
+    cli_rows_t rows = {cols, N_COLS, NULL, 0};
+    for (size_t i = 0; i < audit.n; i++)
+        if (a->all || audit.rows[i].difference_micro)
+            add_row(&rows, &audit.rows[i]);
+    bool table = !strcmp(a->format, "table");
+    if (rows.n || !table)
+        cli_rows_print(&rows, a->format);
+    cli_rows_free(&rows);
+    if (table)
+        print_partitions(&rp);
+    char hours[80], from[32], to[32];
+    cli_format_hour(a->from_ms, from, sizeof from);
+    cli_format_hour(a->to_ms, to, sizeof to);
+    snprintf(hours, sizeof hours, "%s..%s", from, to);
+    if (table)
+        printf("\n");
+    FILE *out = table ? stdout : stderr;
+    outcome_t o = summarise(out, hours, &rp, &audit, a->submit);
+    rc = o.under || o.over || o.unsure || o.incomplete ? 3 : 0;
+    if (a->submit && o.under) {
+        char what[1024];
+        size_t n;
+        int64_t units;
+        describe_run(a, hours, what, sizeof what);
+        if (replay_submit_corrections(ledger, cfg, &audit, what, out, &n, &units, err,
+                                      sizeof err) != MTR_OK) {
+            fprintf(stderr, "meterd replay: %s\n", err);
+            rc = 1;
+        } else {
+            rc = o.over || o.unsure || o.incomplete ? 3 : 0;
+        }
+    }
+    if (a->refund_path && o.over &&
+        replay_write_refund_file(a->refund_path, a->invoices_path, &audit, out, err, sizeof err) !=
+            MTR_OK) {
+        fprintf(stderr, "meterd replay: %s\n", err);
+        rc = 1;
+    }
+    mtr_replay_free(&rp);
+out:
+    mtr_ledger_audit_free(&audit);
+    return rc;
 }
 
 int cmd_replay(int argc, char **argv)
@@ -417,81 +612,7 @@ int cmd_replay(int argc, char **argv)
         mtr_config_free(cfg);
         return 1;
     }
-    cli_progress_t progress;
-    cli_progress_init(&progress, "replay", "offsets");
-    mtr_replay_request_t req = {
-        .from_ms = a.from_ms,
-        .to_ms = a.to_ms,
-        .partitions = a.n_partitions ? a.partitions : NULL,
-        .n_partitions = a.n_partitions,
-        .customer = a.customer,
-        .timeout_ms = (int)a.timeout_ms,
-        .progress = cli_progress_update,
-        .progress_opaque = &progress,
-    };
-    mtr_replay_t rp;
-    mtr_ledger_audit_t audit = {0};
-    rc = 1;
-    if (mtr_replay_hours(cfg, ledger, &req, &rp, err, sizeof err) != MTR_OK) {
-        fprintf(stderr, "meterd replay: %s\n", err);
-        goto out;
-    }
-    cli_progress_finish(&progress);
-    mtr_ledger_audit_part_t *parts = mtr_calloc(rp.n_parts ? rp.n_parts : 1, sizeof *parts);
-    for (size_t i = 0; i < rp.n_parts; i++)
-        parts[i] = (mtr_ledger_audit_part_t){rp.parts[i].topic, rp.parts[i].partition, a.from_ms,
-                                             rp.parts[i].through_ms,
-                                             rp.parts[i].coverage != MTR_REPLAY_COMPLETE};
-    mtr_ledger_audit_request_t areq = {parts, rp.n_parts, a.customer, rp.recomputed,
-                                       rp.n_recomputed};
-    mtr_err_t aerr = mtr_ledger_audit(ledger, &areq, &audit, err, sizeof err);
-    mtr_free(parts);
-    if (aerr) {
-        fprintf(stderr, "meterd replay: %s\n", err);
-        mtr_replay_free(&rp);
-        goto out;
-    }
-    cli_rows_t rows = {cols, N_COLS, NULL, 0};
-    for (size_t i = 0; i < audit.n; i++)
-        if (a.all || audit.rows[i].difference_micro)
-            add_row(&rows, &audit.rows[i]);
-    bool table = !strcmp(a.format, "table");
-    if (rows.n || !table)
-        cli_rows_print(&rows, a.format);
-    cli_rows_free(&rows);
-    if (table)
-        print_partitions(&rp);
-    char hours[80], from[32], to[32];
-    cli_format_hour(a.from_ms, from, sizeof from);
-    cli_format_hour(a.to_ms, to, sizeof to);
-    snprintf(hours, sizeof hours, "%s..%s", from, to);
-    if (table)
-        printf("\n");
-    FILE *out = table ? stdout : stderr;
-    outcome_t o = summarise(out, hours, &rp, &audit, a.submit);
-    rc = o.under || o.over || o.unsure || o.incomplete ? 3 : 0;
-    if (a.submit && o.under) {
-        char what[1024];
-        size_t n;
-        int64_t units;
-        describe_run(&a, hours, what, sizeof what);
-        if (replay_submit_corrections(ledger, cfg, &audit, what, out, &n, &units, err,
-                                      sizeof err) != MTR_OK) {
-            fprintf(stderr, "meterd replay: %s\n", err);
-            rc = 1;
-        } else {
-            rc = o.over || o.unsure || o.incomplete ? 3 : 0;
-        }
-    }
-    if (a.refund_path && o.over &&
-        replay_write_refund_file(a.refund_path, a.invoices_path, &audit, out, err, sizeof err) !=
-            MTR_OK) {
-        fprintf(stderr, "meterd replay: %s\n", err);
-        rc = 1;
-    }
-    mtr_replay_free(&rp);
-out:
-    mtr_ledger_audit_free(&audit);
+    rc = a.dead_letter ? replay_dead_letter(&a, cfg, ledger) : replay_hours(&a, cfg, ledger);
     mtr_ledger_free(ledger);
     mtr_config_free(cfg);
     return rc;

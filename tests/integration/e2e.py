@@ -209,6 +209,14 @@ def accepted_totals(emulator_records):
     return totals, by_tags
 
 
+def accepted_units(em):
+    """What the emulator accepted: units per (customer, dimension)."""
+    got = collections.Counter()
+    for r in em.records()["records"]:
+        got[(r["customer_identifier"], r["dimension"])] += r["quantity"]
+    return got
+
+
 def diff_counters(what, expected, got, limit=12):
     """Problems, one line per differing key."""
     out = []

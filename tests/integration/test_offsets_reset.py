@@ -33,13 +33,6 @@ def reset(cfg, *args):
     return r.returncode, r.stdout, r.stderr
 
 
-def accepted(em):
-    got = collections.Counter()
-    for r in em.records()["records"]:
-        got[(r["customer_identifier"], r["dimension"])] += r["quantity"]
-    return got
-
-
 def produce(bootstrap, hour, per_partition, prefix):
     """Events on every partition; returns {(customer, dimension): units}."""
     p = H.Producer(bootstrap)
@@ -78,8 +71,8 @@ def main(h):
     billed = produce(mock.bootstrap, hours.ago(3), 20, "a")
     billed += produce(mock.bootstrap, hours.ago(2), 20, "b")
     inst = h.meterd("reset", cfg, ledger).start()
-    H.wait_until(lambda: accepted(em) == billed or None, 90, "the emulator to accept hours -3, -2",
-                 detail=lambda: accepted(em))
+    H.wait_until(lambda: e2e.accepted_units(em) == billed or None, 90, "the emulator to accept hours -3, -2",
+                 detail=lambda: e2e.accepted_units(em))
     before, _ = H.committed_offsets(mock.bootstrap, h.group)
 
     rc, out, err = reset(cfg, "--to-earliest", "--execute")
@@ -109,8 +102,8 @@ def main(h):
                  None, 30, "meterd to take its partitions")
     inst.term()
     stats = em.stats()
-    H.check(accepted(em) == billed and stats["records"].get("duplicate", 0) == 0,
-            "after the reset back: accepted %s, stats %s" % (accepted(em), stats))
+    H.check(e2e.accepted_units(em) == billed and stats["records"].get("duplicate", 0) == 0,
+            "after the reset back: accepted %s, stats %s" % (e2e.accepted_units(em), stats))
 
     rc, out, err = reset(cfg, "--to-latest", "--format", "json")
     rows = json.loads(out)
@@ -139,8 +132,8 @@ def main(h):
     want = billed + collections.Counter(
         {k: v for k, v in open_hour.items() if k[0] != "c-%d" % FORWARD})
     want[("late", "api_calls")] += 3
-    H.wait_until(lambda: accepted(em) == want or None, 90, "the emulator to accept hour -1",
-                 detail=lambda: e2e.diff_counters("accepted", want, accepted(em)))
+    H.wait_until(lambda: e2e.accepted_units(em) == want or None, 90, "the emulator to accept hour -1",
+                 detail=lambda: e2e.diff_counters("accepted", want, e2e.accepted_units(em)))
     log = inst.log_text()
     H.check("usage[%d]: the committed offset was moved forward" % FORWARD in log and
             "never billed" in log, "no log line for the forward reset:\n%s" % log)

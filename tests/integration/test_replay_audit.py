@@ -127,18 +127,11 @@ def wait_closed(ledger, hour, parts):
     H.wait_until(closed, 60, "partitions %s to close %s" % (sorted(parts), H.iso_hour(hour)))
 
 
-def accepted(em):
-    got = collections.Counter()
-    for r in em.records()["records"]:
-        got[(r["customer_identifier"], r["dimension"])] += r["quantity"]
-    return got
-
-
 def wait_accepted(em, want, what):
     last = [None]
 
     def done():
-        last[0] = e2e.diff_counters("accepted units", want, accepted(em))
+        last[0] = e2e.diff_counters("accepted units", want, e2e.accepted_units(em))
         return not last[0]
 
     H.wait_until(done, 90, what, interval=0.5, detail=lambda: "\n".join(last[0] or []))
@@ -272,7 +265,7 @@ def main(h):
                 (r["adjustmentAmount"], amount, r))
     stats = em.stats()
     H.check(stats["records"].get("duplicate", 0) == 0, "DuplicateRecord: %s" % stats)
-    H.check(accepted(em) == final, "the second run changed what AWS holds")
+    H.check(e2e.accepted_units(em) == final, "the second run changed what AWS holds")
     inst.term()
 
 
