@@ -2,7 +2,9 @@
 8-partition mock cluster are read (a) by a plain librdkafka consumer and
 (b) by `meterd run` (decode, validate, aggregate, close, ledger), in one
 run, and the ratio is printed with the close -> sendable times from the
-close log lines. Not a test: run it by hand,
+close log lines; then (c) `meterd replay --hours` recomputes the same
+hour from the topic and diffs it with the ledger (an audit), and its rate
+is printed next to meterd run's. Not a test: run it by hand,
 
     /usr/bin/python3 bench/bench_ingest.py --build build [--events 300000]
 
@@ -149,6 +151,20 @@ def main(h, args):
     print("close -> sendable   %s ms (per close, %d record(s) in the ledger)" %
           (totals, len(H.LedgerView(ledger).records)))
     print("stopped line        %s" % H.stopped_line(inst.log_text()))
+    replay_rate, clean = replay_seconds(cfg, base)
+    print("meterd replay       %.0f events/s (%s); %.0f %% of meterd run" %
+          (replay_rate, "audit clean" if clean else "AUDIT FOUND DIFFERENCES", 100.0 *
+           replay_rate / rate))
+
+
+def replay_seconds(cfg, hour):
+    """`meterd replay --hours` over the benchmark's hour: its own rate
+    (offsets read / seconds from start to end of the read, from its final
+    progress line) and whether the audit was clean."""
+    r = subprocess.run([H.BIN, "replay", "--config", cfg, "--hours", H.iso_hour(hour)],
+                       capture_output=True, text=True, timeout=600)
+    line = [ln for ln in r.stderr.splitlines() if ln.startswith("replay: ")][-1]
+    return float(line.split("(")[1].split("/s")[0]), r.returncode == 0
 
 
 if __name__ == "__main__":
