@@ -249,7 +249,7 @@ static bool hours_billed(demo_t *d)
     mtr_ingest_stats_t st;
     mtr_ingest_get_stats(d->ingest, &st);
     ledger_counts_t c = ledger_counts(d);
-    return st.messages >= d->work.valid_events + d->work.invalid_events && st.closes > 0 &&
+    return st.messages >= d->work.valid_events + d->work.invalid_events && c.n_hours >= 3 &&
            c.waiting == 0 && c.accepted > 0;
 }
 

@@ -44,7 +44,10 @@ void demo_workload_init(demo_workload_t *w, size_t n_customers, int64_t now_ms, 
             snprintf(w->customers[c], sizeof w->customers[c], "%012zu", 123456000000 + c);
         else
             snprintf(w->customers[c], sizeof w->customers[c], "cust-%04zu", c);
-    w->first_hour_ms = mtr_hour_floor_ms(now_ms) - 3 * MTR_MS_PER_HOUR;
+    /* The three hours before the current one, counted from a minute ago: in
+     * the first seconds of an hour the one just ended could not close yet
+     * (the demo's lateness is 20 s), so the demo would wait for it. */
+    w->first_hour_ms = mtr_hour_floor_ms(now_ms - 60000) - 3 * MTR_MS_PER_HOUR;
     w->on_time_micro = mtr_calloc(n_customers * DEMO_DIMENSIONS, sizeof *w->on_time_micro);
     w->late_micro = mtr_calloc(n_customers * DEMO_DIMENSIONS, sizeof *w->late_micro);
 }

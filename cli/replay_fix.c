@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "cli/csv.h"
+#include "core/csv.h"
 #include "cli/times.h"
 #include "core/mem.h"
 #include "core/quantity.h"
@@ -68,22 +68,22 @@ mtr_err_t replay_submit_corrections(mtr_ledger_t *ledger, const mtr_config_t *cf
 /* ---- refund requests ---- */
 
 typedef struct invoices {
-    cli_csv_t csv;
+    mtr_csv_t csv;
     int customer, agreement, invoice, dimension, price; /* columns; -1: absent */
 } invoices_t;
 
 static mtr_err_t load_invoices(const char *path, invoices_t *inv, char *errstr, size_t errstr_size)
 {
     char why[512];
-    if (!cli_csv_read(path, &inv->csv, why, sizeof why))
+    if (!mtr_csv_read(path, &inv->csv, why, sizeof why))
         return mtr_err_set(errstr, errstr_size, MTR_ERR_PARSE, "--invoices %s: %s", path, why);
-    inv->customer = cli_csv_column(&inv->csv, "customer");
-    inv->agreement = cli_csv_column(&inv->csv, "agreement_id");
-    inv->invoice = cli_csv_column(&inv->csv, "invoice_id");
-    inv->dimension = cli_csv_column(&inv->csv, "dimension");
-    inv->price = cli_csv_column(&inv->csv, "unit_price");
+    inv->customer = mtr_csv_column(&inv->csv, "customer");
+    inv->agreement = mtr_csv_column(&inv->csv, "agreement_id");
+    inv->invoice = mtr_csv_column(&inv->csv, "invoice_id");
+    inv->dimension = mtr_csv_column(&inv->csv, "dimension");
+    inv->price = mtr_csv_column(&inv->csv, "unit_price");
     if (inv->customer < 0 || inv->agreement < 0) {
-        cli_csv_free(&inv->csv);
+        mtr_csv_free(&inv->csv);
         return mtr_err_set(errstr, errstr_size, MTR_ERR_PARSE,
                            "--invoices %s: the first line must name the columns customer and "
                            "agreement_id (and may name invoice_id, dimension, unit_price)",
@@ -94,7 +94,7 @@ static mtr_err_t load_invoices(const char *path, invoices_t *inv, char *errstr, 
         int64_t micro;
         if (*p && mtr_quantity_parse(p, strlen(p), &micro) != MTR_QUANTITY_OK) {
             size_t line = inv->csv.line_of[r];
-            cli_csv_free(&inv->csv);
+            mtr_csv_free(&inv->csv);
             return mtr_err_set(errstr, errstr_size, MTR_ERR_PARSE,
                                "--invoices %s line %zu: unit_price \"%s\" is not a price in USD "
                                "(a decimal with at most 6 places, e.g. 0.012)",
@@ -158,7 +158,7 @@ mtr_err_t replay_write_refund_file(const char *path, const char *invoices_path,
     FILE *f = fopen(path, "w");
     if (!f) {
         if (invoices_path)
-            cli_csv_free(&inv.csv);
+            mtr_csv_free(&inv.csv);
         return mtr_err_set(errstr, errstr_size, MTR_ERR_IO, "--refund-file %s: cannot write it: %s",
                            path, strerror(errno));
     }
@@ -222,7 +222,7 @@ mtr_err_t replay_write_refund_file(const char *path, const char *invoices_path,
     bool write_failed = ferror(f) != 0;
     write_failed |= fclose(f) != 0;
     if (invoices_path)
-        cli_csv_free(&inv.csv);
+        mtr_csv_free(&inv.csv);
     if (write_failed)
         return mtr_err_set(errstr, errstr_size, MTR_ERR_IO, "--refund-file %s: writing failed: %s",
                            path, strerror(errno));

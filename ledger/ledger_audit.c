@@ -1,7 +1,9 @@
-/* The close history of a partition and the comparison of what the ledger
- * counted with what a replay recomputed, per (key, source hour). Both
- * sides are gathered into one array, sorted by key and hour, and each
- * group combined by its aggregation's rule (ledger.h, Combining). */
+/* The close history of a partition, and the comparison of what the ledger
+ * counted with what a replay recomputed, per (key, source hour): the
+ * ledger's confirmed contributions, the recomputed ones and earlier
+ * corrections are gathered into one array, sorted by key and hour, and each
+ * group's sides combined by its aggregation's rule (ledger.h, Combining;
+ * corrections always add). */
 #include "ledger/ledger_audit.h"
 
 #include <stdlib.h>

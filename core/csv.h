@@ -3,27 +3,29 @@
  * line breaks allowed inside), lines ended by LF or CRLF. The first line
  * names the columns.
  *
- * Ownership: cli_csv_t owns its cells; free with cli_csv_free. */
-#ifndef MTR_CLI_CSV_H
-#define MTR_CLI_CSV_H
+ * Ownership: mtr_csv_t owns its cells; free with mtr_csv_free. */
+#ifndef MTR_CORE_CSV_H
+#define MTR_CORE_CSV_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef struct cli_csv {
+typedef struct mtr_csv {
     char **header; /* n_cols names, as written */
     size_t n_cols;
     char ***rows; /* rows[i][col]; every row has n_cols cells */
     size_t n_rows;
     size_t *line_of; /* the file line each row starts on, for errors */
-} cli_csv_t;
+} mtr_csv_t;
 
 /* Reads path. On failure returns false with a message in err naming the
  * line and the fix (a row with the wrong number of fields, an unclosed
  * quote, an empty file). */
-bool cli_csv_read(const char *path, cli_csv_t *out, char *err, size_t err_size);
+bool mtr_csv_read(const char *path, mtr_csv_t *out, char *err, size_t err_size);
+/* The same over text[0..size) (no NUL needed). */
+bool mtr_csv_parse(const char *text, size_t size, mtr_csv_t *out, char *err, size_t err_size);
 /* The index of the column named name (case-insensitive), or -1. */
-int cli_csv_column(const cli_csv_t *csv, const char *name);
-void cli_csv_free(cli_csv_t *csv);
+int mtr_csv_column(const mtr_csv_t *csv, const char *name);
+void mtr_csv_free(mtr_csv_t *csv);
 
 #endif

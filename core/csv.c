@@ -1,6 +1,6 @@
 /* An RFC 4180 reader: one pass over the file's bytes, a small state machine
  * for quoted fields. */
-#include "cli/csv.h"
+#include "core/csv.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -38,7 +38,7 @@ static void end_cell(builder_t *b)
 }
 
 /* Hands the finished row to out; false (with err) on a wrong field count. */
-static bool end_row(builder_t *b, cli_csv_t *out, size_t line, char *err, size_t err_size)
+static bool end_row(builder_t *b, mtr_csv_t *out, size_t line, char *err, size_t err_size)
 {
     end_cell(b);
     if (b->n == 1 && !b->cells[0][0]) { /* an empty line */
@@ -71,8 +71,9 @@ static bool end_row(builder_t *b, cli_csv_t *out, size_t line, char *err, size_t
     return true;
 }
 
-static bool parse(const char *text, size_t size, cli_csv_t *out, char *err, size_t err_size)
+bool mtr_csv_parse(const char *text, size_t size, mtr_csv_t *out, char *err, size_t err_size)
 {
+    *out = (mtr_csv_t){0};
     builder_t b = {0};
     bool quoted = false, ok = true;
     size_t line = 1, row_line = 1;
@@ -115,12 +116,14 @@ static bool parse(const char *text, size_t size, cli_csv_t *out, char *err, size
         snprintf(err, err_size, "the file is empty: its first line must name the columns");
         ok = false;
     }
+    if (!ok)
+        mtr_csv_free(out);
     return ok;
 }
 
-bool cli_csv_read(const char *path, cli_csv_t *out, char *err, size_t err_size)
+bool mtr_csv_read(const char *path, mtr_csv_t *out, char *err, size_t err_size)
 {
-    *out = (cli_csv_t){0};
+    *out = (mtr_csv_t){0};
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, err_size, "cannot open %s: %s", path, strerror(errno));
@@ -134,14 +137,12 @@ bool cli_csv_read(const char *path, cli_csv_t *out, char *err, size_t err_size)
     if (too_big)
         snprintf(err, err_size, "%s is larger than %u MiB: split it", path, MAX_FILE_BYTES >> 20);
     else
-        ok = parse(text, size, out, err, err_size);
+        ok = mtr_csv_parse(text, size, out, err, err_size);
     mtr_free(text);
-    if (!ok)
-        cli_csv_free(out);
     return ok;
 }
 
-int cli_csv_column(const cli_csv_t *csv, const char *name)
+int mtr_csv_column(const mtr_csv_t *csv, const char *name)
 {
     for (size_t i = 0; i < csv->n_cols; i++)
         if (!strcasecmp(csv->header[i], name))
@@ -149,7 +150,7 @@ int cli_csv_column(const cli_csv_t *csv, const char *name)
     return -1;
 }
 
-void cli_csv_free(cli_csv_t *csv)
+void mtr_csv_free(mtr_csv_t *csv)
 {
     for (size_t r = 0; r < csv->n_rows; r++) {
         for (size_t c = 0; c < csv->n_cols; c++)
@@ -161,5 +162,5 @@ void cli_csv_free(cli_csv_t *csv)
     mtr_free(csv->header);
     mtr_free(csv->rows);
     mtr_free(csv->line_of);
-    *csv = (cli_csv_t){0};
+    *csv = (mtr_csv_t){0};
 }
