@@ -31,6 +31,8 @@ typedef struct scan_run {
     mtr_event_decoder_t *decoder;
     mtr_agg_dedupe_t origins;
     int64_t since_ms, until_ms; /* which copies: by their timestamps */
+    mtr_err_t err;              /* the first ledger error, reported at the end */
+    char errstr[512];
 } scan_run_t;
 
 static mtr_dlq_reason_t *reason_of(mtr_dlq_scan_t *s, const char *name)
@@ -59,11 +61,14 @@ static size_t source_of(scan_run_t *run, const char *topic, int32_t partition)
     mtr_agg_closelog_init(&l->log);
     mtr_ledger_closed_hour_t *h;
     size_t n;
-    if (mtr_ledger_closed_hours(run->ledger, topic, partition, &h, &n, NULL, 0) == MTR_OK) {
-        for (size_t i = 0; i < n; i++)
-            mtr_agg_closelog_append(&l->log, h[i].hour_ms, h[i].close_offset, NULL, 0);
-        mtr_ledger_closed_hours_free(h, n);
-    }
+    mtr_err_t err = mtr_ledger_closed_hours(run->ledger, topic, partition, &h, &n, run->errstr,
+                                            sizeof run->errstr);
+    for (size_t i = 0; !err && i < n; i++)
+        err = mtr_agg_closelog_append(&l->log, h[i].hour_ms, h[i].close_offset, run->errstr,
+                                      sizeof run->errstr);
+    if (err && !run->err)
+        run->err = err;
+    mtr_ledger_closed_hours_free(h, n);
     return s->n_sources++;
 }
 
@@ -196,12 +201,17 @@ mtr_err_t mtr_dlq_scan(const mtr_config_t *config, mtr_ledger_t *ledger, int64_t
     size_t n = 0;
     err = whole_topic(rk, config->kafka.dead_letter_topic, timeout_ms, &ranges, &n, errstr,
                       errstr_size);
-    scan_run_t run = {
-        config, ledger,   out,     NULL, mtr_event_decoder_new(config, mtr_clock_system()),
-        {0},    since_ms, until_ms};
+    scan_run_t run = {.config = config,
+                      .ledger = ledger,
+                      .out = out,
+                      .decoder = mtr_event_decoder_new(config, mtr_clock_system()),
+                      .since_ms = since_ms,
+                      .until_ms = until_ms};
     if (!err)
         err = mtr_reader_read(rk, ranges, n, timeout_ms, on_copy, &run, progress, progress_opaque,
                               errstr, errstr_size);
+    if (!err && run.err)
+        err = mtr_err_set(errstr, errstr_size, run.err, "%s", run.errstr);
     for (size_t i = 0; i < out->n_sources; i++)
         mtr_agg_closelog_free(&run.logs[i].log);
     mtr_free(run.logs);

@@ -15,16 +15,6 @@
 #include "ingest/message.h"
 #include "ingest/offsets.h"
 
-static bool selected(const mtr_reset_spec_t *spec, int32_t partition)
-{
-    if (!spec->partitions)
-        return true;
-    for (size_t i = 0; i < spec->n_partitions; i++)
-        if (spec->partitions[i] == partition)
-            return true;
-    return false;
-}
-
 static int64_t clamp(int64_t v, int64_t lo, int64_t hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
@@ -240,7 +230,7 @@ mtr_err_t mtr_offsets_reset_plan(const mtr_config_t *config, mtr_ledger_t *ledge
     plan->parts = mtr_calloc(o.n_parts ? o.n_parts : 1, sizeof *plan->parts);
     for (size_t i = 0; !err && i < o.n_parts; i++) {
         const mtr_offsets_partition_t *x = &o.parts[i];
-        if (!selected(spec, x->partition))
+        if (!mtr_reader_selected(spec->partitions, spec->n_partitions, x->partition))
             continue;
         if (x->log_start < 0 || x->log_end < 0) {
             err = mtr_err_set(errstr, errstr_size, MTR_ERR_IO,

@@ -14,6 +14,16 @@
 #define POLL_MS        100
 #define PROGRESS_EVERY 4 /* polls */
 
+bool mtr_reader_selected(const int32_t *partitions, size_t n, int32_t partition)
+{
+    if (!partitions)
+        return true;
+    for (size_t i = 0; i < n; i++)
+        if (partitions[i] == partition)
+            return true;
+    return false;
+}
+
 mtr_err_t mtr_reader_new(const mtr_config_t *config, rd_kafka_t **out, char *errstr,
                          size_t errstr_size)
 {

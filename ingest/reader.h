@@ -11,6 +11,7 @@
 #define MTR_INGEST_READER_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,10 @@ typedef struct mtr_reader_range {
 typedef void (*mtr_reader_message_fn)(void *opaque, size_t range, const rd_kafka_message_t *msg);
 /* done of total offsets read, now and then and once at the end. */
 typedef void (*mtr_reader_progress_fn)(void *opaque, uint64_t done, uint64_t total);
+
+/* Whether partition is in the list a tool's --partitions gave (NULL: every
+ * partition is). */
+bool mtr_reader_selected(const int32_t *partitions, size_t n, int32_t partition);
 
 /* A client for the config's cluster (kafka.properties except group.*). */
 mtr_err_t mtr_reader_new(const mtr_config_t *config, rd_kafka_t **out, char *errstr,

@@ -144,16 +144,6 @@ static mtr_err_t plan(replay_run_t *run, mtr_ledger_t *ledger, part_state_t *s, 
     return err;
 }
 
-static bool selected(const mtr_replay_request_t *req, int32_t partition)
-{
-    if (!req->partitions)
-        return true;
-    for (size_t i = 0; i < req->n_partitions; i++)
-        if (req->partitions[i] == partition)
-            return true;
-    return false;
-}
-
 /* Adds a state per selected partition of topic, and checks that every
  * requested partition exists. */
 static mtr_err_t add_topic(replay_run_t *run, mtr_ledger_t *ledger, const char *topic, char *errstr,
@@ -184,7 +174,7 @@ static mtr_err_t add_topic(replay_run_t *run, mtr_ledger_t *ledger, const char *
                             topic, req->partitions[i], t->partition_cnt - 1);
     for (int i = 0; !err && i < t->partition_cnt; i++) {
         int32_t part = t->partitions[i].id;
-        if (!selected(req, part))
+        if (!mtr_reader_selected(req->partitions, req->n_partitions, part))
             continue;
         int64_t lo, hi;
         kerr = rd_kafka_query_watermark_offsets(run->rk, topic, part, &lo, &hi, req->timeout_ms);
@@ -215,10 +205,8 @@ static void count_event(replay_run_t *run, part_state_t *s, const mtr_event_t *e
 {
     mtr_replay_partition_t *p = &run->out->parts[s - run->states];
     int64_t hour = mtr_agg_effective_hour(&s->log, ev->time_ms, offset);
-    if (hour < run->req->from_ms || hour > p->through_ms) {
-        p->other_hours++;
-        return;
-    }
+    if (hour < run->req->from_ms || hour > p->through_ms)
+        return; /* an event of an hour outside the range */
     uint64_t id_hash;
     if (run->config->events.dedupe && mtr_ingest_dedupe_identity(ev, hour, &id_hash) &&
         mtr_agg_shard_check_id(s->hours, hour, id_hash,
@@ -244,10 +232,8 @@ static void on_message(void *opaque, size_t range, const rd_kafka_message_t *msg
     mtr_replay_partition_t *p = &run->out->parts[range];
     p->messages++;
     mtr_event_t ev;
-    mtr_event_reason_t reason = mtr_ingest_decode_message(run->decoder, msg, &ev, NULL, 0);
-    if (reason != MTR_EVENT_OK) {
+    if (mtr_ingest_decode_message(run->decoder, msg, &ev, NULL, 0) != MTR_EVENT_OK) {
         p->invalid++;
-        p->invalid_by_reason[reason]++;
         return;
     }
     count_event(run, &run->states[range], &ev, msg->offset);
@@ -299,7 +285,11 @@ static void collect(replay_run_t *run)
                     out->recomputed[out->n_recomputed++] = (mtr_ledger_contribution_t){
                         .key = {scope.license_arn ? MTR_LEDGER_SCOPE_LICENSE
                                                   : MTR_LEDGER_SCOPE_PRODUCT,
-                                scope.license_arn ? scope.license_arn : prod->product_code,
+                                /* a license ARN lives in the scope table, which
+                                 * the run frees */
+                                scope.license_arn ? mtr_strpool_copy(&out->pool, scope.license_arn,
+                                                                     strlen(scope.license_arn))
+                                                  : prod->product_code,
                                 key.customer_is_account ? MTR_LEDGER_CUSTOMER_ACCOUNT
                                                         : MTR_LEDGER_CUSTOMER_IDENTIFIER,
                                 mtr_strpool_copy(&out->pool, key.customer, key.customer_len),
@@ -317,11 +307,6 @@ static void collect(replay_run_t *run)
             }
         }
     }
-    /* License ARNs live in the scope table, which the run frees. */
-    for (size_t i = 0; i < out->n_recomputed; i++)
-        if (out->recomputed[i].key.scope_kind == MTR_LEDGER_SCOPE_LICENSE)
-            out->recomputed[i].key.scope = mtr_strpool_copy(
-                &out->pool, out->recomputed[i].key.scope, strlen(out->recomputed[i].key.scope));
 }
 
 mtr_err_t mtr_replay_hours(const mtr_config_t *config, mtr_ledger_t *ledger,

@@ -45,17 +45,15 @@ typedef struct mtr_replay_partition {
     char *topic;
     int32_t partition;
     mtr_replay_coverage_t coverage;
-    int64_t through_ms;   /* last hour of the range closed here (INT64_MIN: none) */
-    int64_t start, end;   /* offsets read: [start, end) */
-    int64_t log_start;    /* the partition's first offset now */
-    int64_t missing;      /* offsets [start, log_start) that are gone */
-    char *shared_with;    /* MTR_REPLAY_SHARED: the other ledger's writer id */
-    uint64_t messages;    /* read in [start, end) */
-    uint64_t counted;     /* valid events in the hours */
-    uint64_t other_hours; /* valid events of hours outside the range */
-    uint64_t duplicates;  /* dropped by events.dedupe */
-    uint64_t invalid;     /* not decodable with the current config */
-    uint64_t invalid_by_reason[MTR_EVENT_REASON__COUNT];
+    int64_t through_ms;  /* last hour of the range closed here (INT64_MIN: none) */
+    int64_t start, end;  /* offsets read: [start, end) */
+    int64_t log_start;   /* the partition's first offset now */
+    int64_t missing;     /* offsets [start, log_start) that are gone */
+    char *shared_with;   /* MTR_REPLAY_SHARED: the other ledger's writer id */
+    uint64_t messages;   /* read in [start, end) */
+    uint64_t counted;    /* valid events in the hours */
+    uint64_t duplicates; /* dropped by events.dedupe */
+    uint64_t invalid;    /* not decodable with the current config */
 } mtr_replay_partition_t;
 
 typedef void (*mtr_replay_progress_fn)(void *opaque, uint64_t done, uint64_t total);

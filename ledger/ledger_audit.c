@@ -314,8 +314,6 @@ mtr_err_t mtr_ledger_audit(mtr_ledger_t *l, const mtr_ledger_audit_request_t *re
             .hour_ms = it.v[i].hour_ms,
             .aggregation =
                 side[RECOMPUTED].seen ? side[RECOMPUTED].aggregation : side[BILLED].aggregation,
-            .in_ledger = side[BILLED].seen,
-            .in_topic = side[RECOMPUTED].seen,
             .partial = partial,
             .billed_micro = side[BILLED].micro,
             .recomputed_micro = side[RECOMPUTED].micro,

@@ -72,12 +72,11 @@ typedef struct mtr_ledger_audit_row {
     mtr_ledger_key_t key; /* strings owned by the audit */
     int64_t hour_ms;
     mtr_aggregation_t aggregation; /* the recomputed side's, else the ledger's */
-    bool in_ledger, in_topic;
-    bool partial;             /* a partial partition has part in it: no verdict */
-    int64_t billed_micro;     /* what the ledger counted */
-    int64_t recomputed_micro; /* what the replay counted */
-    int64_t corrected_micro;  /* earlier corrections of this hour */
-    int64_t difference_micro; /* recomputed - (billed + corrected) */
+    bool partial;                  /* a partial partition has part in it: no verdict */
+    int64_t billed_micro;          /* what the ledger counted */
+    int64_t recomputed_micro;      /* what the replay counted */
+    int64_t corrected_micro;       /* earlier corrections of this hour */
+    int64_t difference_micro;      /* recomputed - (billed + corrected) */
 } mtr_ledger_audit_row_t;
 
 typedef struct mtr_ledger_audit {
